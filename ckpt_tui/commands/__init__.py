@@ -1,0 +1,7 @@
+"""One module per CLI command: `register(subparsers)` adds it, `run(args)` runs it and returns an exit code."""
+
+from __future__ import annotations
+
+from ckpt_tui.commands import inspect, open_app
+
+REGISTRY = [open_app.register, inspect.register]

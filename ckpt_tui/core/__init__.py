@@ -1,0 +1,1 @@
+"""Pure operations on checkpoints: checkpoint(s) in, report dataclass out. Never prints, never imports textual."""

@@ -1,0 +1,140 @@
+"""Where things are in a checkpoint: the model state dict, optimizer and scheduler states, the framework."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ckpt_tui.errors import UsageError
+from ckpt_tui.model import Checkpoint, Entry, Key, Kind, TensorInfo, walk
+
+STATE_DICT_KEYS = (
+    "state_dict",
+    "model_state_dict",
+    "model_state",
+    "model",
+    "module",
+    "net",
+    "network",
+    "model_ema",
+    "ema",
+    "params",
+    "weights",
+)
+OPTIMIZER_KEYS = ("optimizer", "optimizer_state_dict", "optimizer_state", "optim", "opt", "optimizer_states")
+SCHEDULER_KEYS = ("scheduler", "lr_scheduler", "scheduler_state_dict", "lr_schedulers", "schedulers")
+MODULE_STATE = "__state__"  # where a pickled nn.Module keeps its non-tensor fields (see formats/_entries.py)
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    path: tuple[Key, ...]
+    entry: Entry
+
+    @property
+    def label(self) -> str:
+        return "".join(f"[{k!r}]" for k in self.path) or "(root)"
+
+
+def tensors_under(entry: Entry) -> dict[str, TensorInfo]:
+    """Tensors below `entry` with dotted keys relative to it (a pickled module's own fields excluded)."""
+    out: dict[str, TensorInfo] = {}
+    for path, e in walk(entry):
+        if e.kind is Kind.TENSOR and MODULE_STATE not in path:
+            out[".".join(map(str, path))] = e.value  # type: ignore[assignment]
+    return out
+
+
+def find_state_dict(ckpt: Checkpoint) -> Located | None:
+    """The model state dict: the root if it is one, else a conventional key, else the largest tensor mapping."""
+    root = ckpt.root
+    if _is_state_dict(root) or (root.kind is Kind.OPAQUE and root.child(MODULE_STATE) is not None):
+        return Located((), root)
+    for key in STATE_DICT_KEYS:
+        child = root.child(key)
+        if child is not None and child.is_container and _tensor_count(child):
+            inner = child.child("state_dict")  # {"model": {"state_dict": ...}}
+            return (
+                Located((key, "state_dict"), inner)
+                if inner is not None and _is_state_dict(inner)
+                else Located((key,), child)
+            )
+    candidates = [(k, e) for k, e in root.children if e.kind is Kind.MAPPING and _is_state_dict(e)]
+    candidates = [(k, e) for k, e in candidates if not _is_optimizer(e)]
+    if candidates:
+        key, entry = max(candidates, key=lambda kv: _tensor_count(kv[1]))
+        return Located((key,), entry)
+    return None
+
+
+def state_dict_at(ckpt: Checkpoint, key: str | None = None) -> tuple[Located, dict[str, TensorInfo]]:
+    """The model state dict (or the entry at dotted/slashed path `key`) and its tensors by relative key."""
+    if key is not None:
+        path = tuple(_path_key(p) for p in key.replace("/", ".").split(".")) if key else ()
+        entry = ckpt.find(path)
+        if entry is None or not entry.is_container:
+            raise UsageError(f"no container at key {key!r} in {ckpt.path}")
+        located = Located(path, entry)
+    else:
+        found = find_state_dict(ckpt)
+        located = found if found is not None else Located((), ckpt.root)
+    return located, tensors_under(located.entry)
+
+
+def find_optimizers(ckpt: Checkpoint) -> list[Located]:
+    """Optimizer state dicts ({"state": ..., "param_groups": ...}); Lightning keeps a list of them."""
+    found = []
+    for key in OPTIMIZER_KEYS:
+        child = ckpt.root.child(key)
+        if child is None:
+            continue
+        if _is_optimizer(child):
+            found.append(Located((key,), child))
+        elif child.kind is Kind.SEQUENCE:
+            found += [Located((key, i), e) for i, e in child.children if _is_optimizer(e)]
+    if not found and _is_optimizer(ckpt.root):
+        found.append(Located((), ckpt.root))
+    return found
+
+
+def find_schedulers(ckpt: Checkpoint) -> list[Located]:
+    found = []
+    for key in SCHEDULER_KEYS:
+        child = ckpt.root.child(key)
+        if child is not None:
+            found.append(Located((key,), child))
+    return found
+
+
+def detect_framework(ckpt: Checkpoint) -> str:
+    root = ckpt.root
+    names = {str(k) for k, _ in root.children}
+    if ckpt.format == "safetensors":
+        return "safetensors weights"
+    if "pytorch-lightning_version" in names or {"state_dict", "optimizer_states", "loops"} <= names:
+        return "PyTorch Lightning checkpoint"
+    if root.kind is Kind.OPAQUE and root.child(MODULE_STATE) is not None:
+        return f"whole pickled module ({root.type_name})"
+    if _is_state_dict(root):
+        return "state dict"
+    if find_optimizers(ckpt):
+        return "training checkpoint"
+    return "checkpoint"
+
+
+def _is_state_dict(entry: Entry) -> bool:
+    if entry.kind is not Kind.MAPPING or not entry.children:
+        return False
+    tensors = sum(1 for _, e in entry.children if e.kind is Kind.TENSOR)
+    return tensors > 0 and tensors * 2 >= len(entry.children)
+
+
+def _is_optimizer(entry: Entry) -> bool:
+    return entry.kind is Kind.MAPPING and entry.child("state") is not None and entry.child("param_groups") is not None
+
+
+def _tensor_count(entry: Entry) -> int:
+    return sum(1 for _, e in walk(entry) if e.kind is Kind.TENSOR)
+
+
+def _path_key(part: str) -> Key:
+    return int(part) if part.isdigit() else part

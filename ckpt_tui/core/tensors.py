@@ -1,0 +1,105 @@
+"""Tensor data on demand, one tensor at a time, through a memory map of just its storage's bytes."""
+
+from __future__ import annotations
+
+import mmap
+from typing import TYPE_CHECKING
+
+from ckpt_tui.core.unsafe import LIVE_MEMBER, live_tensor
+from ckpt_tui.dtypes import NUMPY_TYPESTR
+from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
+from ckpt_tui.formats import byte_range
+from ckpt_tui.model import TensorInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+# dtypes numpy lacks are exposed as their raw bits; core/stats.py decodes them
+RAW_BITS = {
+    "bfloat16": "<u2",
+    "float8_e4m3fn": "|u1",
+    "float8_e5m2": "|u1",
+    "float8_e4m3fnuz": "|u1",
+    "float8_e5m2fnuz": "|u1",
+    "float8_e8m0fnu": "|u1",
+    "float4_e2m1fn_x2": "|u1",
+    "complex32": "<u4",
+    "quint4x2": "|u1",
+    "quint2x4": "|u1",
+}
+
+
+def map_storage(info: TensorInfo) -> memoryview:
+    """A read-only-in-spirit, copy-on-write map of the tensor's whole storage (empty for empty storages)."""
+    nbytes = info.storage.nbytes
+    start, available = byte_range(info.storage)
+    if nbytes > available:
+        raise InvalidCheckpointError(
+            f"tensor '{info.key}': storage declares {nbytes} bytes but the file holds {available}", info.storage.file
+        )
+    if nbytes == 0:
+        return memoryview(bytearray())
+    aligned = start - start % mmap.ALLOCATIONGRANULARITY
+    try:
+        with open(info.storage.file, "rb") as f:
+            mm = mmap.mmap(f.fileno(), start + nbytes - aligned, access=mmap.ACCESS_COPY, offset=aligned)
+    except (OSError, ValueError) as e:
+        raise UnreadableError(f"cannot map tensor '{info.key}': {e}", info.storage.file) from None
+    return memoryview(mm)[start - aligned :]
+
+
+def read_array(info: TensorInfo) -> np.ndarray:
+    """A numpy view of the tensor's elements (bf16/fp8 as their raw bits; see RAW_BITS). No torch needed."""
+    import numpy as np
+
+    typestr = NUMPY_TYPESTR.get(info.dtype) or RAW_BITS.get(info.dtype)
+    if typestr is None:
+        raise UnsupportedFormatError(f"tensor '{info.key}' has dtype {info.dtype}, which has no array view")
+    if info.storage.device == "meta":
+        raise UnsupportedFormatError(f"tensor '{info.key}' was saved on the meta device: it has no data")
+    if info.storage.member == LIVE_MEMBER:
+        import torch
+
+        live = live_tensor(info).detach().to("cpu").contiguous()
+        return live.view(torch.uint8).numpy().view(typestr).reshape(info.shape)
+    buffer = map_storage(info)
+    dtype = np.dtype(typestr)
+    base = np.frombuffer(buffer, dtype=dtype, count=info.storage.numel) if len(buffer) else np.empty(0, dtype)
+    size = dtype.itemsize
+    if info.numel == 0:
+        return np.empty(info.shape, dtype)
+    return np.lib.stride_tricks.as_strided(
+        base[info.storage_offset :], shape=info.shape, strides=tuple(s * size for s in info.stride), writeable=False
+    )
+
+
+def load_tensor(info: TensorInfo, device: str = "cpu") -> torch.Tensor:
+    """The tensor, bit-identical to `torch.load(map_location=device)`, with torch's shape, strides and offset."""
+    import torch
+
+    from ckpt_tui.core.devices import torch_device
+
+    target = torch_device(device)
+    dtype = getattr(torch, info.dtype.replace("qint", "int").replace("quint", "uint"), None)
+    if dtype is None:
+        raise UnsupportedFormatError(f"tensor '{info.key}' has dtype {info.dtype}, which this torch does not know")
+    if target.type == "meta" or info.storage.device == "meta":  # saved without data: it stays without data
+        return torch.empty_strided(info.shape, info.stride, dtype=dtype, device="meta")
+    if info.storage.member == LIVE_MEMBER:
+        return live_tensor(info).to(target)
+    raw = map_storage(info)
+    flat = torch.frombuffer(raw, dtype=torch.uint8) if len(raw) else torch.empty(0, dtype=torch.uint8)
+    tensor = flat.view(dtype).as_strided(info.shape, info.stride, info.storage_offset)
+    if info.quantization is not None:
+        tensor = _quantize(info, tensor)
+    return tensor if target.type == "cpu" else tensor.to(target)
+
+
+def _quantize(info: TensorInfo, int_repr: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    q = info.quantization
+    if q is None or q.scheme != "per_tensor_affine" or q.scale is None or q.zero_point is None:
+        raise UnsupportedFormatError(f"tensor '{info.key}': {q.scheme if q else '?'} quantized tensors are not loaded")
+    return torch._make_per_tensor_quantized_tensor(int_repr, q.scale, q.zero_point)

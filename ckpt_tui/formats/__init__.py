@@ -1,0 +1,68 @@
+"""Bytes on disk -> a lazy, safe `Checkpoint`. Sniffs magic bytes, never trusts the extension, imports no torch."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ckpt_tui.errors import CkptError, UnreadableError, UnsupportedFormatError
+from ckpt_tui.model import Checkpoint, Storage
+
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+TAR_MAGIC_OFFSET = 257
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a checkpoint's structure: no tensor bytes are read and nothing the file names is run."""
+    path = os.fspath(path)
+    size = _check_file(path)
+    with open(path, "rb") as f:
+        head = f.read(512)
+        try:
+            return _dispatch(path, f, head, size)
+        except CkptError:
+            raise
+        except (OSError, MemoryError) as e:
+            raise UnreadableError(f"cannot read: {e}", path) from e
+
+
+def _dispatch(path: str, f: object, head: bytes, size: int) -> Checkpoint:
+    from ckpt_tui.formats import safetensors, torch_legacy, torch_zip
+
+    if head.startswith(ZIP_MAGIC):
+        return torch_zip.read(path, f, size)  # type: ignore[arg-type]
+    if safetensors.sniff(head, size):
+        return safetensors.read(path, f, size)  # type: ignore[arg-type]
+    if head[TAR_MAGIC_OFFSET : TAR_MAGIC_OFFSET + 5] == b"ustar":
+        raise UnsupportedFormatError(
+            "is a tar archive: PyTorch 0.1 checkpoints are not read safely; try --unsafe if you trust it", path
+        )
+    if head[:1] == b"\x80" or head[:1] in (b"(", b"}", b"]"):
+        return torch_legacy.read(path, f, size)  # type: ignore[arg-type]
+    raise UnreadableError("not a PyTorch checkpoint: unrecognised format (not zip, pickle or safetensors)", path)
+
+
+def _check_file(path: str) -> int:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UnreadableError("no such file", path) from None
+    except OSError as e:
+        raise UnreadableError(f"cannot open: {e.strerror}", path) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UnreadableError("is a directory: give a checkpoint file", path)
+    if st.st_size == 0:
+        raise UnreadableError("is empty (0 bytes)", path)
+    if not os.access(path, os.R_OK):
+        raise UnreadableError("permission denied", path)
+    return st.st_size
+
+
+def byte_range(storage: Storage) -> tuple[int, int]:
+    """(absolute file offset, byte length) of a storage; zip members are located on first use."""
+    if storage.member is None:
+        return storage.offset, storage.nbytes
+    from ckpt_tui.formats.torch_zip import member_range
+
+    start, length = member_range(storage.file, storage.member)
+    return start + storage.offset, length - storage.offset

@@ -1,0 +1,257 @@
+"""Raw unpickled objects -> the frozen `Entry` tree, validating every tensor against its storage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ckpt_tui.dtypes import ITEMSIZE
+from ckpt_tui.errors import InvalidCheckpointError
+from ckpt_tui.formats._unpickler import (
+    Device,
+    DType,
+    Layout,
+    NumpyArray,
+    NumpyDType,
+    NumpyScalar,
+    Opaque,
+    OpaqueDict,
+    QScheme,
+    RawSparse,
+    RawTensor,
+    StorageRef,
+    StorageType,
+    TorchSize,
+    qualname_of_stub,
+)
+from ckpt_tui.model import ArrayValue, Entry, GlobalRef, Key, Kind, Quantization, Storage, TensorInfo
+
+MAX_DEPTH = 200
+PRIMITIVES = (str, int, float, bool, complex, bytes, type(None))
+MODULE_FIELDS = ("_parameters", "_buffers", "_modules")
+_COMPRESSED = {
+    "row": ("crow_indices", "col_indices", "values", "size"),
+    "col": ("ccol_indices", "row_indices", "values", "size"),
+}
+SPARSE_PARTS = {
+    "sparse_coo": ("indices", "values", "size", "is_coalesced"),
+    "sparse_csr": _COMPRESSED["row"],
+    "sparse_bsr": _COMPRESSED["row"],
+    "sparse_csc": _COMPRESSED["col"],
+    "sparse_bsc": _COMPRESSED["col"],
+}
+
+ToStorage = Callable[[StorageRef], Storage]
+
+
+class EntryBuilder:
+    """Builds `Entry` trees; an object reachable twice becomes one shared `Entry` (memo bombs stay linear)."""
+
+    def __init__(self, to_storage: ToStorage, path: str) -> None:
+        self._to_storage = to_storage
+        self._path = path
+        self._memo: dict[int, Entry] = {}
+        self._active: set[int] = set()
+        self.notes: set[str] = set()
+
+    def build(self, obj: Any, path: tuple[Key, ...] = ()) -> Entry:
+        if isinstance(obj, PRIMITIVES):
+            return Entry(Kind.VALUE, type(obj).__name__, obj)
+        if len(path) > MAX_DEPTH:
+            raise InvalidCheckpointError(f"objects nested deeper than {MAX_DEPTH} levels", self._path)
+        ident = id(obj)
+        if ident in self._memo:
+            return self._memo[ident]
+        if ident in self._active:
+            return Entry(Kind.VALUE, "cycle", "<recursive reference>")
+        self._active.add(ident)
+        try:
+            entry = self._convert(obj, path)
+        finally:
+            self._active.discard(ident)
+        self._memo[ident] = entry
+        return entry
+
+    def _convert(self, obj: Any, path: tuple[Key, ...]) -> Entry:
+        if isinstance(obj, RawTensor):
+            return Entry(Kind.TENSOR, "torch.Tensor", self._tensor(obj, path))
+        if isinstance(obj, StorageRef):
+            return self._bare_storage(obj, path)
+        if isinstance(obj, OpaqueDict):
+            attrs = self._items(obj.attrs.items(), path)
+            return Entry(Kind.MAPPING, obj.qualname, None, self._items(obj.items(), path), attrs)
+        if type(obj) is dict:
+            return Entry(Kind.MAPPING, "dict", None, self._items(obj.items(), path))
+        if type(obj) in (list, tuple, set, frozenset):  # exact: the builders' NamedTuples are values
+            return Entry(Kind.SEQUENCE, type(obj).__name__, None, self._items(enumerate(obj), path))
+        if isinstance(obj, Opaque):
+            return self._opaque(obj, path)
+        return self._value(obj, path)
+
+    def _items(self, pairs: Any, path: tuple[Key, ...]) -> tuple[tuple[Key, Entry], ...]:
+        out = []
+        for k, v in pairs:
+            key = _key(k)
+            out.append((key, self.build(v, (*path, key))))
+        return tuple(out)
+
+    def _value(self, obj: Any, path: tuple[Key, ...]) -> Entry:
+        if isinstance(obj, DType):
+            return Entry(Kind.VALUE, "torch.dtype", f"torch.{obj.name}")
+        if isinstance(obj, TorchSize):
+            return Entry(Kind.VALUE, "torch.Size", tuple(obj))
+        if isinstance(obj, Device):
+            return Entry(Kind.VALUE, "torch.device", obj.name)
+        if isinstance(obj, Layout | QScheme):
+            return Entry(Kind.VALUE, f"torch.{type(obj).__name__.lower()}", f"torch.{obj.name}")
+        if isinstance(obj, NumpyScalar):
+            return Entry(Kind.VALUE, f"numpy.{_numpy_name(obj.dtype)}", obj.value)
+        if isinstance(obj, NumpyArray):
+            return self._array(obj, path)
+        if isinstance(obj, NumpyDType):
+            return Entry(Kind.VALUE, "numpy.dtype", obj.name)
+        if isinstance(obj, StorageType):
+            return Entry(Kind.VALUE, "global", GlobalRef(f"torch.{obj.name}"))
+        if isinstance(obj, RawSparse):
+            names = SPARSE_PARTS.get(obj.layout, ())
+            parts = self._items(((names[i] if i < len(names) else i, p) for i, p in enumerate(obj.parts)), path)
+            self.notes.add(f"sparse tensors ({obj.layout}) are shown as their parts")
+            return Entry(Kind.OPAQUE, f"torch.{obj.layout} tensor", None, parts)
+        qualname = qualname_of_stub(obj) or f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__name__', '?')}"
+        return Entry(Kind.VALUE, "global", GlobalRef(qualname))
+
+    def _array(self, arr: NumpyArray, path: tuple[Key, ...]) -> Entry:
+        dtype = arr.dtype.name if isinstance(arr.dtype, NumpyDType) else "?"
+        if isinstance(arr.data, tuple):  # an object array: its items were unpickled like anything else
+            items = self._items(enumerate(arr.data), path)
+            return Entry(Kind.SEQUENCE, "numpy.ndarray[object]", None, items)
+        return Entry(Kind.VALUE, "numpy.ndarray", ArrayValue(dtype, arr.shape, bytes(arr.data), arr.fortran))
+
+    def _opaque(self, obj: Opaque, path: tuple[Key, ...]) -> Entry:
+        state = obj.state
+        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):  # (dict, slots) state
+            state = {**(state[0] or {}), **state[1]}
+        if isinstance(state, dict) and all(isinstance(state.get(f), dict) for f in MODULE_FIELDS[::2]):
+            return self._module(obj.qualname, state, path)
+        pairs: list[tuple[Any, Any]] = []
+        if obj.args:
+            pairs.append(("args", obj.args))
+        if obj.kwargs:
+            pairs.append(("kwargs", obj.kwargs))
+        if isinstance(state, dict) and all(isinstance(k, str) for k in state) and not {"args", "kwargs"} & set(state):
+            pairs.extend(state.items())
+        elif state is not None:
+            pairs.append(("state", state))
+        if obj.items:
+            pairs.append(("items", obj.items))
+        if obj.dict_items:
+            pairs.append(("dict_items", dict(obj.dict_items) if _hashable_keys(obj.dict_items) else obj.dict_items))
+        return Entry(Kind.OPAQUE, obj.qualname, None, self._items(pairs, path))
+
+    def _module(self, qualname: str, state: dict[str, Any], path: tuple[Key, ...]) -> Entry:
+        """A pickled `nn.Module`: parameters, buffers and submodules by name, like its state dict."""
+        pairs: list[tuple[Any, Any]] = []
+        for field in MODULE_FIELDS:
+            members = state.get(field) or {}
+            pairs.extend((k, v) for k, v in members.items() if v is not None)
+        rest = {k: v for k, v in state.items() if k not in MODULE_FIELDS and not k.endswith("hooks")}
+        pairs.append(("__state__", rest))
+        return Entry(Kind.OPAQUE, qualname, None, self._items(pairs, path))
+
+    def _tensor(self, raw: RawTensor, path: tuple[Key, ...]) -> TensorInfo:
+        key = ".".join(map(str, path))
+        if raw.dtype not in ITEMSIZE:
+            raise InvalidCheckpointError(f"tensor '{key}' has unknown dtype {raw.dtype!r}", self._path)
+        storage = (
+            self._storage(raw.storage, raw.dtype) if raw.storage else Storage(self._path, "", raw.dtype, 0, "meta")
+        )
+        info = TensorInfo(
+            key,
+            raw.dtype,
+            raw.shape,
+            raw.stride,
+            storage,
+            raw.offset,
+            raw.requires_grad,
+            raw.parameter,
+            _quantization(raw.quantization),
+        )
+        _validate(info, self._path, meta=raw.storage is None)
+        if raw.subclass:
+            self.notes.add(f"tensor subclass {raw.subclass} is shown as a plain tensor")
+        if raw.quantization:
+            self.notes.add("quantized tensors are shown with their integer storage and quantizer")
+        return info
+
+    def _storage(self, ref: StorageRef, dtype: str) -> Storage:
+        storage = self._to_storage(ref)
+        if storage.dtype != dtype:  # a typed storage read through a view of another dtype
+            numel = storage.numel * ITEMSIZE[storage.dtype] // ITEMSIZE[dtype]
+            storage = Storage(storage.file, storage.key, dtype, numel, storage.device, storage.member, storage.offset)
+        return storage
+
+    def _bare_storage(self, ref: StorageRef, path: tuple[Key, ...]) -> Entry:
+        storage = self._to_storage(ref)
+        info = TensorInfo(".".join(map(str, path)), storage.dtype, (storage.numel,), (1,), storage)
+        return Entry(Kind.TENSOR, "torch.storage", info)
+
+
+def _validate(info: TensorInfo, path: str, meta: bool) -> None:
+    if len(info.shape) != len(info.stride) or any(n < 0 for n in info.shape) or any(s < 0 for s in info.stride):
+        raise InvalidCheckpointError(f"tensor '{info.key}' has shape {info.shape} and stride {info.stride}", path)
+    if info.storage_offset < 0:
+        raise InvalidCheckpointError(f"tensor '{info.key}' has a negative storage offset", path)
+    if not meta and info.storage_offset + info.extent > info.storage.numel and info.numel:
+        raise InvalidCheckpointError(
+            f"tensor '{info.key}' spans {info.storage_offset + info.extent} elements "
+            f"but its storage holds {info.storage.numel}",
+            path,
+        )
+
+
+def _quantization(params: tuple[Any, ...] | None) -> Quantization | None:
+    if not params:
+        return None
+    scheme = params[0].name if isinstance(params[0], QScheme) else str(params[0])
+    scale = params[1] if len(params) > 1 and isinstance(params[1], float) else None
+    zero_point = params[2] if len(params) > 2 and type(params[2]) is int else None
+    return Quantization(scheme, scale, zero_point)
+
+
+def _key(key: Any) -> Key:
+    if isinstance(key, str | int | float | bool | type(None)):
+        return key
+    if isinstance(key, tuple) and all(isinstance(k, str | int | float | bool | type(None)) for k in key):
+        return key
+    if isinstance(key, Opaque):
+        return f"<{key.qualname}>"
+    return f"<{type(key).__name__}>"
+
+
+def _hashable_keys(pairs: list[tuple[Any, Any]]) -> bool:
+    try:
+        return all(hash(k) is not None for k, _ in pairs)
+    except TypeError:
+        return False
+
+
+_NUMPY_NAMES = {
+    "f8": "float64",
+    "f4": "float32",
+    "f2": "float16",
+    "i8": "int64",
+    "i4": "int32",
+    "i2": "int16",
+    "i1": "int8",
+    "u8": "uint64",
+    "u4": "uint32",
+    "u2": "uint16",
+    "u1": "uint8",
+    "b1": "bool",
+    "c8": "complex64",
+    "c16": "complex128",
+}
+
+
+def _numpy_name(code: str) -> str:
+    return _NUMPY_NAMES.get(code, code)

@@ -1,0 +1,440 @@
+"""The allow-list unpickler: reads a pickle's structure and runs nothing that the pickle names.
+
+`find_class` is the only door through which a pickle reaches code. Here it never imports: the globals that torch
+and numpy use to rebuild tensors and containers map to small builders of inert records, and every other name maps
+to a generated stub class whose instances only record what they were given (arguments, state, items). Calling a
+stub, setting its state or appending to it runs none of the named code, so `posix.system("...")` becomes a record
+that reads `posix.system('...')`, and the reader can show it.
+
+Builders return `NamedTuple`s: immutable and without `__dict__`, so a hostile BUILD opcode cannot alter them.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from collections.abc import Callable
+from typing import IO, Any, NamedTuple
+
+from ckpt_tui.dtypes import ITEMSIZE, STORAGE_DTYPES
+
+STORAGE_MODULES = frozenset({"torch", "torch.storage", "torch.cuda"})
+NUMPY_MULTIARRAY = frozenset({"numpy.core.multiarray", "numpy._core.multiarray"})
+
+
+class StorageType(NamedTuple):
+    name: str
+    dtype: str
+
+
+class StorageRef(NamedTuple):
+    key: str
+    dtype: str
+    numel: int
+    location: str
+    view: tuple[int, int] | None = None  # legacy storage views: (element offset, element count)
+
+
+class DType(NamedTuple):
+    name: str
+
+
+class Device(NamedTuple):
+    name: str
+
+
+class Layout(NamedTuple):
+    name: str
+
+
+class QScheme(NamedTuple):
+    name: str
+
+
+class RawTensor(NamedTuple):
+    storage: StorageRef | None  # None: a meta tensor, saved without data
+    offset: int
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    dtype: str
+    requires_grad: bool = False
+    parameter: bool = False
+    quantization: tuple[Any, ...] | None = None
+    subclass: str | None = None
+
+
+class RawSparse(NamedTuple):
+    layout: str
+    parts: tuple[Any, ...]
+
+
+class NumpyScalar(NamedTuple):
+    dtype: str
+    value: object
+
+
+class Opaque:
+    """An object of a class we do not import: what it was built from, nothing more.
+
+    Subclasses are generated per global name (`stub_class`); NEWOBJ and REDUCE both end in `__new__`, BUILD in
+    `__setstate__`, APPEND(S)/SETITEM(S)/ADDITEMS in the recording methods below.
+    """
+
+    __slots__ = ("args", "kwargs", "state", "items", "dict_items")
+    qualname = "?"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Opaque:
+        self = object.__new__(cls)
+        self.args, self.kwargs, self.state = args, kwargs, None
+        self.items: list[Any] = []
+        self.dict_items: list[tuple[Any, Any]] = []
+        return self
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.dict_items.append((key, value))
+
+    def append(self, item: Any) -> None:
+        self.items.append(item)
+
+    def extend(self, items: Any) -> None:
+        self.items.extend(list(items))
+
+    add = append
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Opaque:
+        return OpaqueCall(self, *args, **kwargs)
+
+
+class OpaqueCall(Opaque):
+    """The result of calling an opaque object: `args[0]` is what was called."""
+
+    __slots__ = ()
+    qualname = "<call>"
+
+
+class OpaqueDict(dict[Any, Any]):
+    """A mapping with pickled attributes: an OrderedDict's `_metadata`, or a dict subclass we do not import."""
+
+    qualname = "collections.OrderedDict"
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__()
+        self.attrs: dict[Any, Any] = {}
+        for pairs in args:
+            self.update(pairs)
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if not isinstance(state, dict):
+            raise pickle.UnpicklingError("mapping state must be a dict")
+        self.attrs.update(state)
+
+
+def stub_class(qualname: str) -> type[Opaque]:
+    """A new inert stand-in class for a global the pickle names."""
+    name = qualname.rpartition(".")[2] or "Opaque"
+    return type(name, (Opaque,), {"qualname": qualname, "__slots__": ()})
+
+
+def qualname_of_stub(obj: object) -> str | None:
+    return obj.qualname if isinstance(obj, type) and issubclass(obj, Opaque) else None  # type: ignore[attr-defined]
+
+
+# -- torch builders ---------------------------------------------------------------------------------------------
+
+
+def _ints(value: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(value, tuple | list) or not all(type(v) is int for v in value):
+        raise pickle.UnpicklingError(f"tensor {what} must be a tuple of ints, got {type(value).__name__}")
+    return tuple(value)
+
+
+def _storage(value: Any) -> StorageRef:
+    if not isinstance(value, StorageRef):
+        raise pickle.UnpicklingError(f"tensor storage must be a storage reference, got {type(value).__name__}")
+    return value
+
+
+def rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> RawTensor:
+    requires_grad = bool(rest[0]) if rest else False
+    ref = _storage(storage)
+    if type(offset) is not int:
+        raise pickle.UnpicklingError("tensor storage offset must be an int")
+    return RawTensor(ref, offset, _ints(size, "shape"), _ints(stride, "stride"), ref.dtype, requires_grad)
+
+
+def rebuild_tensor_v3(
+    storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any, hooks: Any, dtype: Any, *rest: Any
+) -> RawTensor:
+    if not isinstance(dtype, DType) or dtype.name not in ITEMSIZE:
+        raise pickle.UnpicklingError(f"unknown tensor dtype {dtype!r}")
+    ref = _storage(storage)
+    if ref.dtype != dtype.name:  # an untyped (byte) storage read as `dtype`
+        ref = ref._replace(dtype=dtype.name, numel=ref.numel * ITEMSIZE[ref.dtype] // ITEMSIZE[dtype.name])
+    return rebuild_tensor(ref, offset, size, stride, requires_grad)
+
+
+def rebuild_parameter(data: Any, requires_grad: Any = True, *rest: Any) -> Any:
+    if isinstance(data, RawTensor):
+        return data._replace(parameter=True, requires_grad=bool(requires_grad))
+    return data  # e.g. a sparse or opaque tensor wrapped as a parameter: keep what it is
+
+
+def rebuild_qtensor(
+    storage: Any, offset: Any, size: Any, stride: Any, quantizer: Any, requires_grad: Any = False, *rest: Any
+) -> RawTensor:
+    tensor = rebuild_tensor(storage, offset, size, stride, requires_grad)
+    return tensor._replace(quantization=tuple(quantizer) if isinstance(quantizer, tuple) else None)
+
+
+def rebuild_meta_tensor(dtype: Any, size: Any, stride: Any, requires_grad: Any = False, *rest: Any) -> RawTensor:
+    if not isinstance(dtype, DType):
+        raise pickle.UnpicklingError("meta tensor dtype must be a torch dtype")
+    return RawTensor(None, 0, _ints(size, "shape"), _ints(stride, "stride"), dtype.name, bool(requires_grad))
+
+
+def rebuild_sparse(layout: Any, data: Any) -> RawSparse:
+    name = layout.name if isinstance(layout, Layout) else str(layout)
+    return RawSparse(name, tuple(data) if isinstance(data, tuple | list) else (data,))
+
+
+def rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any) -> Any:
+    # `func` came from find_class, so it is one of our builders or an inert stub
+    result = func(*args) if callable(func) and isinstance(args, tuple) else None
+    subclass = qualname_of_stub(new_type)
+    if isinstance(result, RawTensor) and subclass not in (None, "torch.Tensor", "torch._tensor.Tensor"):
+        if subclass == "torch.nn.parameter.Parameter":
+            return result._replace(parameter=True)
+        return result._replace(subclass=subclass)
+    return result
+
+
+class TorchSize(tuple[int, ...]):
+    __slots__ = ()
+
+
+def make_size(dims: Any = ()) -> TorchSize:
+    return TorchSize(_ints(dims, "size"))
+
+
+def make_device(kind: Any, index: Any = None) -> Device:
+    if not isinstance(kind, str) or (index is not None and type(index) is not int):
+        raise pickle.UnpicklingError("torch.device takes a type string and an optional index")
+    return Device(kind if index is None else f"{kind}:{index}")
+
+
+def get_layout(name: Any) -> Layout:
+    return Layout(str(name).removeprefix("torch."))
+
+
+# -- numpy and builtins -----------------------------------------------------------------------------------------
+
+
+class NumpyDType:
+    """`numpy.dtype('f8')` plus its BUILD state (byte order); never imports numpy."""
+
+    __slots__ = ("code", "byteorder")
+
+    def __init__(self, code: Any, align: Any = False, copy: Any = False) -> None:
+        if not isinstance(code, str):
+            raise pickle.UnpicklingError("numpy dtype code must be a string")
+        self.code, self.byteorder = code, "|"
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) > 1 and isinstance(state[1], str):
+            self.byteorder = state[1]
+
+    @property
+    def name(self) -> str:
+        return self.code if self.byteorder in "|=<" else f"{self.byteorder}{self.code}"
+
+
+class NumpyArray:
+    __slots__ = ("shape", "dtype", "fortran", "data")
+
+    def __init__(self, subtype: Any = None, shape: Any = (0,), dtype: Any = None) -> None:
+        self.shape, self.dtype, self.fortran, self.data = (0,), None, False, b""
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) != 5:
+            raise pickle.UnpicklingError("numpy array state must be a 5-tuple")
+        _, shape, dtype, fortran, data = state
+        self.shape, self.dtype, self.fortran = _ints(shape, "shape"), dtype, bool(fortran)
+        self.data = data if isinstance(data, bytes | bytearray) else tuple(data)
+
+
+_STRUCT_CODES = {
+    "f8": "d",
+    "f4": "f",
+    "f2": "e",
+    "i8": "q",
+    "i4": "i",
+    "i2": "h",
+    "i1": "b",
+    "u8": "Q",
+    "u4": "I",
+    "u2": "H",
+    "u1": "B",
+    "b1": "?",
+}
+
+
+def numpy_scalar(dtype: Any, data: Any = None) -> NumpyScalar:
+    """A numpy scalar, decoded with `struct` (no numpy import) where the dtype is a plain number."""
+    if not isinstance(dtype, NumpyDType):
+        raise pickle.UnpicklingError("numpy scalar needs a numpy dtype")
+    code = dtype.code.lstrip("<>|=")
+    fmt = _STRUCT_CODES.get(code)
+    order = ">" if dtype.byteorder == ">" else "<"
+    if isinstance(data, bytes) and fmt and struct.calcsize(fmt) == len(data):
+        return NumpyScalar(code, struct.unpack(order + fmt, data)[0])
+    if isinstance(data, bytes) and code in ("c8", "c16") and len(data) == int(code[1:]):
+        re, im = struct.unpack(order + ("ff" if code == "c8" else "dd"), data)
+        return NumpyScalar(code, complex(re, im))
+    return NumpyScalar(code, data)
+
+
+def codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
+    # protocol 2 pickles bytes as _codecs.encode(str, "latin1")
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode is only allowed for latin-1 byte strings")
+    return text.encode("latin-1")
+
+
+def make_bytearray(data: Any = b"") -> bytes:
+    if not isinstance(data, bytes | list | tuple):  # bytearray(10**12) would allocate a terabyte
+        raise pickle.UnpicklingError("bytearray must be built from bytes")
+    return bytes(data)
+
+
+def make_set(items: Any = ()) -> set[Any]:
+    return set(_iterable(items))
+
+
+def make_frozenset(items: Any = ()) -> frozenset[Any]:
+    return frozenset(_iterable(items))
+
+
+def _iterable(items: Any) -> list[Any] | tuple[Any, ...]:
+    if not isinstance(items, list | tuple):
+        raise pickle.UnpicklingError("set must be built from a list")
+    return items
+
+
+def make_complex(real: Any = 0.0, imag: Any = 0.0) -> complex:
+    if not all(type(v) in (int, float) for v in (real, imag)):
+        raise pickle.UnpicklingError("complex takes two numbers")
+    return complex(real, imag)
+
+
+def _builders() -> dict[tuple[str, str], Any]:
+    table: dict[tuple[str, str], Any] = {
+        ("collections", "OrderedDict"): OpaqueDict,
+        ("builtins", "set"): make_set,
+        ("builtins", "frozenset"): make_frozenset,
+        ("builtins", "complex"): make_complex,
+        ("builtins", "bytearray"): make_bytearray,
+        ("_codecs", "encode"): codecs_encode,
+        ("torch", "Size"): make_size,
+        ("torch", "device"): make_device,
+        ("torch.serialization", "_get_layout"): get_layout,
+        ("numpy", "dtype"): NumpyDType,
+        ("numpy", "ndarray"): stub_class("numpy.ndarray"),
+    }
+    for module in ("torch._utils", "torch._tensor"):
+        table |= {
+            (module, "_rebuild_tensor"): rebuild_tensor,
+            (module, "_rebuild_tensor_v2"): rebuild_tensor,
+            (module, "_rebuild_tensor_v3"): rebuild_tensor_v3,
+            (module, "_rebuild_parameter"): rebuild_parameter,
+            (module, "_rebuild_parameter_with_state"): rebuild_parameter,
+            (module, "_rebuild_qtensor"): rebuild_qtensor,
+            (module, "_rebuild_sparse_tensor"): rebuild_sparse,
+            (module, "_rebuild_meta_tensor_no_storage"): rebuild_meta_tensor,
+            (module, "_rebuild_from_type_v2"): rebuild_from_type_v2,
+        }
+    for module in NUMPY_MULTIARRAY:
+        table |= {(module, "_reconstruct"): NumpyArray, (module, "scalar"): numpy_scalar}
+    for module in STORAGE_MODULES:
+        table |= {(module, name): StorageType(name, dtype) for name, dtype in STORAGE_DTYPES.items()}
+    table |= {("torch", name): DType(name) for name in ITEMSIZE}
+    table |= {
+        ("torch", q): QScheme(q)
+        for q in (
+            "per_tensor_affine",
+            "per_channel_affine",
+            "per_tensor_symmetric",
+            "per_channel_symmetric",
+            "per_channel_affine_float_qparams",
+        )
+    }
+    table |= {
+        ("torch", lay): Layout(lay)
+        for lay in (
+            "strided",
+            "sparse_coo",
+            "sparse_csr",
+            "sparse_csc",
+            "sparse_bsr",
+            "sparse_bsc",
+            "_mkldnn",
+            "jagged",
+        )
+    }
+    return table
+
+
+BUILDERS = _builders()
+# protocol 0-2 pickles name Python 2 modules; the stdlib maps them only in its own find_class, which we replace
+PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg", "_codecs": "_codecs"}
+
+PersistentLoad = Callable[[Any], StorageRef]
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickles with `BUILDERS` and inert stubs; remembers every global outside the allow-list."""
+
+    def __init__(self, file: IO[bytes], persistent_load: PersistentLoad) -> None:
+        super().__init__(file, encoding="latin1")
+        self._persistent_load = persistent_load
+        self._stubs: dict[str, type[Opaque]] = {}
+        self.unknown_globals: dict[str, int] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        module = PY2_MODULES.get(module, module)
+        builder = BUILDERS.get((module, name))
+        if builder is not None:
+            return builder
+        qualname = f"{module}.{name}"
+        self.unknown_globals[qualname] = self.unknown_globals.get(qualname, 0) + 1
+        if qualname not in self._stubs:
+            self._stubs[qualname] = stub_class(qualname)
+        return self._stubs[qualname]
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self._persistent_load(pid)
+
+
+def storage_from_pid(pid: Any) -> StorageRef:
+    """Decode torch's persistent id: ('storage', type, key, location, numel[, view_metadata])."""
+    if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
+        raise pickle.UnpicklingError(f"unexpected persistent id {str(pid)[:80]}")
+    storage_type, key, location, numel = pid[1:5]
+    if not isinstance(storage_type, StorageType):
+        raise pickle.UnpicklingError(f"storage type {storage_type!r} is not a torch storage class")
+    if not isinstance(key, str | int) or not isinstance(location, str) or type(numel) is not int or numel < 0:
+        raise pickle.UnpicklingError(f"malformed storage reference {str(pid)[:80]}")
+    view = pid[5] if len(pid) == 6 else None
+    if view is not None:
+        view_key, view_offset, view_size = view
+        if not all(type(v) is int and v >= 0 for v in (view_offset, view_size)):
+            raise pickle.UnpicklingError("malformed storage view")
+        return StorageRef(str(key), storage_type.dtype, numel, location, (view_offset, view_size))
+    return StorageRef(str(key), storage_type.dtype, numel, location)

@@ -1,0 +1,203 @@
+"""The vocabulary: what a checkpoint holds, as plain frozen data. No torch, no I/O.
+
+A `Checkpoint` is a tree of `Entry` nodes. Tensors are `TensorInfo` records that say where their bytes live
+(`Storage`) without holding any of them; classes named by the file that we do not know become opaque entries that
+show their name and pickled state, and are never imported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+
+from ckpt_tui.dtypes import itemsize
+
+Key = str | int | float | bool | None | tuple[object, ...]
+
+
+class Kind(StrEnum):
+    MAPPING = "mapping"
+    SEQUENCE = "sequence"
+    TENSOR = "tensor"
+    VALUE = "value"
+    OPAQUE = "opaque"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """A run of bytes in a file holding `numel` elements of `dtype`.
+
+    `member` names a zip member when the offset is relative to it (resolved lazily: torch zips keep members
+    uncompressed, so this is a byte range of the file too); otherwise `offset` is absolute in `file`.
+    """
+
+    file: str
+    key: str
+    dtype: str
+    numel: int
+    device: str = "cpu"
+    member: str | None = None
+    offset: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * itemsize(self.dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class Quantization:
+    scheme: str
+    scale: float | None = None
+    zero_point: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TensorInfo:
+    """Everything needed to read one tensor later; nothing read yet."""
+
+    key: str
+    dtype: str
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    storage: Storage
+    storage_offset: int = 0
+    requires_grad: bool = False
+    is_parameter: bool = False
+    quantization: Quantization | None = None
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * itemsize(self.dtype)
+
+    @property
+    def device(self) -> str:
+        return self.storage.device
+
+    @property
+    def is_contiguous(self) -> bool:
+        return self.stride == contiguous_strides(self.shape) or self.numel <= 1
+
+    @property
+    def byte_offset(self) -> int:
+        """Offset of the first element within the storage, in bytes."""
+        return self.storage_offset * itemsize(self.dtype)
+
+    @property
+    def extent(self) -> int:
+        """Elements of the storage this view spans, from `storage_offset` (0 for an empty tensor)."""
+        if self.numel == 0:
+            return 0
+        return 1 + sum((n - 1) * s for n, s in zip(self.shape, self.stride, strict=True))
+
+
+def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(strides))
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayValue:
+    """A numpy array found in the pickle (its bytes are in the pickle itself, so they are kept)."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    data: bytes | tuple[object, ...]
+    fortran_order: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalRef:
+    """A class or function named by the file and used as a value (e.g. Lightning's `hparams_type`)."""
+
+    qualname: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Entry:
+    """A node of the checkpoint's object tree.
+
+    MAPPING and SEQUENCE hold `children`; TENSOR holds a `TensorInfo` in `value`; VALUE holds a plain Python value
+    (int, float, complex, str, bool, None, bytes, tuple) or an `ArrayValue`/`GlobalRef`; OPAQUE is an object of a
+    class we do not import: `type_name` is its qualified name and `children` its pickled arguments and state.
+    """
+
+    kind: Kind
+    type_name: str
+    value: object = None
+    children: tuple[tuple[Key, Entry], ...] = ()
+    attrs: tuple[tuple[Key, Entry], ...] = ()  # pickled alongside a container, e.g. a state dict's `_metadata`
+
+    @property
+    def is_container(self) -> bool:
+        return self.kind in (Kind.MAPPING, Kind.SEQUENCE, Kind.OPAQUE)
+
+    def child(self, key: Key) -> Entry | None:
+        for k, v in self.children:
+            if k == key or str(k) == str(key):
+                return v
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the reader found that a person should know: an unknown global, a shared storage, a prefix."""
+
+    code: str
+    severity: Severity
+    message: str
+    subject: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    path: str
+    format: str
+    root: Entry
+    file_size: int
+    notices: tuple[Notice, ...] = field(default=())
+
+    @cached_property
+    def tensors(self) -> dict[str, TensorInfo]:
+        """Every tensor in the checkpoint by dotted key path, in file order."""
+        return {".".join(map(str, path)): e.value for path, e in walk(self.root) if e.kind is Kind.TENSOR}  # type: ignore[misc]
+
+    def find(self, path: tuple[Key, ...]) -> Entry | None:
+        entry: Entry | None = self.root
+        for key in path:
+            entry = entry.child(key) if entry is not None else None
+        return entry
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(t.numel for t in self.tensors.values())
+
+    @property
+    def tensor_bytes(self) -> int:
+        return sum(t.nbytes for t in self.tensors.values())
+
+
+def walk(root: Entry, prefix: tuple[Key, ...] = ()) -> Iterator[tuple[tuple[Key, ...], Entry]]:
+    """Depth-first (path, entry) pairs; a container reachable twice (pickle memo) is visited once."""
+    seen: set[int] = set()
+    stack: list[tuple[tuple[Key, ...], Entry]] = [(prefix, root)]
+    while stack:
+        path, entry = stack.pop()
+        yield path, entry
+        if entry.children and id(entry) not in seen:
+            seen.add(id(entry))
+            stack.extend((path + (k,), v) for k, v in reversed(entry.children))

@@ -1,0 +1,136 @@
+"""Rich renderables and JSON documents built from reports. The CLI prints them; the TUI's panes reuse them.
+
+Everything that comes from a file (keys, strings, class names) goes through `printable()` and is shown as `Text`,
+never as markup: a key holding `[bold]` or an ANSI escape must not style or move the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ckpt_tui.core.summary import Summary
+from ckpt_tui.model import Checkpoint, Key, Notice, Severity
+
+JSON_SCHEMA_VERSION = 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """`text` with control and bidi-override characters written as escapes (\\x1b, \\n, \\u202e)."""
+    s = str(text)
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), s) if _CONTROL.search(s) else s
+
+
+def key_label(key: Key) -> str:
+    return printable(key if isinstance(key, str) else repr(key))
+
+
+def human_bytes(n: int | float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
+
+
+def human_count(n: int) -> str:
+    """'1.23M' for big counts; '' below a thousand, where the plain number already says it."""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return ""
+
+
+def summary_renderable(summary: Summary) -> RenderableType:
+    head = Text()
+    head.append(printable(summary.path), style="bold")
+    head.append(f"  {summary.format} · {human_bytes(summary.file_size)} · {summary.framework}")
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold cyan")
+    facts.add_column()
+    facts.add_row(
+        "tensors", f"{summary.tensor_count:,} ({summary.element_count:,} elements, {human_bytes(summary.tensor_bytes)})"
+    )
+    if summary.state_dict is not None:
+        facts.add_row(
+            "model",
+            Text(
+                f"state dict at {printable(summary.state_dict.label)}: "
+                f"{summary.state_dict_params:,} parameters {human_count(summary.state_dict_params)}".rstrip()
+            ),
+        )
+    for title, found in (("optimizer", summary.optimizers), ("scheduler", summary.schedulers)):
+        if found:
+            facts.add_row(title, Text(", ".join(printable(o.label) for o in found)))
+    if summary.bytes_by_dtype:
+        facts.add_row("dtypes", " · ".join(f"{d} {human_bytes(n)}" for d, n in summary.bytes_by_dtype.items()))
+    parts: list[RenderableType] = [head, facts, _top_level_table(summary)]
+    if summary.notices:
+        parts.append(notices_renderable(summary.notices))
+    return Group(*parts)
+
+
+def _top_level_table(summary: Summary) -> Table:
+    table = Table(title="top-level keys", title_justify="left", show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="green", no_wrap=True)
+    table.add_column()
+    for item in summary.top_level[:50]:
+        table.add_row(Text(key_label(item.key)), Text(printable(item.description)))
+    if len(summary.top_level) > 50:
+        table.add_row("…", f"{len(summary.top_level) - 50} more")
+    return table
+
+
+def notices_renderable(notices: tuple[Notice, ...] | list[Notice]) -> RenderableType:
+    lines = Text()
+    for n in notices:
+        style = "yellow" if n.severity is Severity.WARNING else "dim"
+        lines.append("! " if n.severity is Severity.WARNING else "· ", style=style)
+        lines.append(printable(n.message) + "\n")
+    return Group(Text("notices", style="bold"), lines)
+
+
+def summary_json(summary: Summary, ckpt: Checkpoint) -> dict[str, Any]:
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "path": summary.path,
+        "format": summary.format,
+        "framework": summary.framework,
+        "file_size": summary.file_size,
+        "tensor_count": summary.tensor_count,
+        "element_count": summary.element_count,
+        "tensor_bytes": summary.tensor_bytes,
+        "bytes_by_dtype": summary.bytes_by_dtype,
+        "top_level": [{"key": _json_key(i.key), "description": i.description} for i in summary.top_level],
+        "state_dict": None
+        if summary.state_dict is None
+        else {"path": [_json_key(k) for k in summary.state_dict.path], "parameters": summary.state_dict_params},
+        "optimizers": [[_json_key(k) for k in o.path] for o in summary.optimizers],
+        "schedulers": [[_json_key(k) for k in s.path] for s in summary.schedulers],
+        "notices": [
+            {"code": n.code, "severity": n.severity.value, "message": n.message, "subject": n.subject}
+            for n in summary.notices
+        ],
+        "tensors": [
+            {
+                "key": key,
+                "dtype": t.dtype,
+                "shape": list(t.shape),
+                "stride": list(t.stride),
+                "nbytes": t.nbytes,
+                "device": t.device,
+                "storage": t.storage.key,
+                "parameter": t.is_parameter,
+            }
+            for key, t in ckpt.tensors.items()
+        ],
+    }
+
+
+def _json_key(key: Key) -> str | int | float | bool | None:
+    return key if isinstance(key, str | int | float | bool | type(None)) else repr(key)

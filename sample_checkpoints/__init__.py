@@ -1,0 +1,1 @@
+"""Small sample checkpoints (regenerate with `python sample_checkpoints/make_samples.py`) and their models."""
