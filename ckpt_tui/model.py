@@ -97,9 +97,12 @@ class TensorInfo:
     @property
     def extent(self) -> int:
         """Elements of the storage this view spans, from `storage_offset` (0 for an empty tensor)."""
-        if self.numel == 0:
-            return 0
-        return 1 + sum((n - 1) * s for n, s in zip(self.shape, self.stride, strict=True))
+        span = 1
+        for n, s in zip(self.shape, self.stride, strict=True):
+            if n == 0:
+                return 0
+            span += (n - 1) * s
+        return span
 
 
 def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -141,16 +144,21 @@ class Entry:
     value: object = None
     children: tuple[tuple[Key, Entry], ...] = ()
     attrs: tuple[tuple[Key, Entry], ...] = ()  # pickled alongside a container, e.g. a state dict's `_metadata`
+    _index: dict[str, int] | None = field(default=None, init=False, repr=False)
 
     @property
     def is_container(self) -> bool:
         return self.kind in (Kind.MAPPING, Kind.SEQUENCE, Kind.OPAQUE)
 
     def child(self, key: Key) -> Entry | None:
-        for k, v in self.children:
-            if k == key or str(k) == str(key):
-                return v
-        return None
+        """The child under `key` (or its string form: `0` finds "0" and "0" finds `0`); the first one wins."""
+        if self._index is None:  # built on first use: a state dict can have 100k children
+            index: dict[str, int] = {}
+            for i, (k, _) in enumerate(self.children):
+                index.setdefault(str(k), i)
+            object.__setattr__(self, "_index", index)
+        i = self._index.get(str(key))  # type: ignore[union-attr]
+        return None if i is None else self.children[i][1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +182,7 @@ class Checkpoint:
     @cached_property
     def tensors(self) -> dict[str, TensorInfo]:
         """Every tensor in the checkpoint by dotted key path, in file order."""
-        return {".".join(map(str, path)): e.value for path, e in walk(self.root) if e.kind is Kind.TENSOR}  # type: ignore[misc]
+        return {key: e.value for key, e in walk_dotted(self.root) if e.kind is Kind.TENSOR}  # type: ignore[misc]
 
     def find(self, path: tuple[Key, ...]) -> Entry | None:
         entry: Entry | None = self.root
@@ -200,4 +208,17 @@ def walk(root: Entry, prefix: tuple[Key, ...] = ()) -> Iterator[tuple[tuple[Key,
         yield path, entry
         if entry.children and id(entry) not in seen:
             seen.add(id(entry))
-            stack.extend((path + (k,), v) for k, v in reversed(entry.children))
+            stack.extend([(path + (k,), v) for k, v in reversed(entry.children)])
+
+
+def walk_dotted(root: Entry) -> Iterator[tuple[str, Entry]]:
+    """`walk` with dotted string keys ("encoder.layers.0.weight"), built by concatenation: the fast path."""
+    seen: set[int] = set()
+    stack: list[tuple[str, Entry]] = [("", root)]
+    while stack:
+        key, entry = stack.pop()
+        yield key, entry
+        if entry.children and id(entry) not in seen:
+            seen.add(id(entry))
+            prefix = key + "." if key else ""
+            stack.extend([(f"{prefix}{k}", v) for k, v in reversed(entry.children)])

@@ -81,8 +81,8 @@ def _top_level_table(summary: Summary) -> Table:
     table.add_column()
     for item in summary.top_level[:50]:
         table.add_row(Text(key_label(item.key)), Text(printable(item.description)))
-    if len(summary.top_level) > 50:
-        table.add_row("…", f"{len(summary.top_level) - 50} more")
+    if summary.top_level_total > 50:
+        table.add_row("…", f"{summary.top_level_total - 50} more")
     return table
 
 
@@ -107,6 +107,7 @@ def summary_json(summary: Summary, ckpt: Checkpoint) -> dict[str, Any]:
         "tensor_bytes": summary.tensor_bytes,
         "bytes_by_dtype": summary.bytes_by_dtype,
         "top_level": [{"key": _json_key(i.key), "description": i.description} for i in summary.top_level],
+        "top_level_total": summary.top_level_total,
         "state_dict": None
         if summary.state_dict is None
         else {"path": [_json_key(k) for k in summary.state_dict.path], "parameters": summary.state_dict_params},

@@ -87,6 +87,8 @@ def wrapper_prefixes(keys: Iterable[str]) -> dict[str, int]:
     """{prefix: number of keys carrying it} for the wrapper prefixes found in `keys`."""
     counts: dict[str, int] = {}
     for key in keys:
+        if "mod" not in key:  # every wrapper prefix contains it: skips most keys of big checkpoints
+            continue
         for prefix in WRAPPER_PREFIXES:
             if key.startswith(prefix) or "." + prefix in key:
                 counts[prefix] = counts.get(prefix, 0) + 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from ckpt_tui.core.keys import wrapper_prefixes
@@ -14,7 +14,10 @@ from ckpt_tui.core.layout import (
     find_state_dict,
     tensors_under,
 )
-from ckpt_tui.model import Checkpoint, Entry, Key, Kind, Notice, Severity, walk
+from ckpt_tui.dtypes import itemsize
+from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Key, Kind, Notice, Severity, TensorInfo, walk
+
+TOP_LEVEL_SHOWN = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,8 @@ class Summary:
     element_count: int
     tensor_bytes: int
     bytes_by_dtype: dict[str, int]
-    top_level: tuple[TopLevelItem, ...]
+    top_level: tuple[TopLevelItem, ...]  # the first TOP_LEVEL_SHOWN
+    top_level_total: int
     state_dict: Located | None
     state_dict_params: int
     optimizers: tuple[Located, ...]
@@ -42,40 +46,58 @@ class Summary:
 
 
 def summarize(ckpt: Checkpoint) -> Summary:
-    tensors = ckpt.tensors.values()
     by_dtype: Counter[str] = Counter()
-    for t in tensors:
-        by_dtype[t.dtype] += t.nbytes
+    elements = 0
+    for t in ckpt.tensors.values():  # one pass: this runs over every tensor of 100k-tensor files
+        n = t.numel
+        elements += n
+        by_dtype[t.dtype] += n * itemsize(t.dtype)
     state_dict = find_state_dict(ckpt)
-    params = sum(t.numel for t in tensors_under(state_dict.entry).values()) if state_dict else 0
+    model_tensors = (ckpt.tensors if not state_dict.path else tensors_under(state_dict.entry)) if state_dict else {}
+    notices = shared_storage_notices(ckpt.tensors) + prefix_notices(ckpt.path, list(model_tensors))
     return Summary(
         ckpt.path,
         ckpt.format,
         detect_framework(ckpt),
         ckpt.file_size,
         len(ckpt.tensors),
-        sum(t.numel for t in tensors),
-        sum(t.nbytes for t in tensors),
+        elements,
+        sum(by_dtype.values()),
         dict(by_dtype.most_common()),
-        tuple(TopLevelItem(k, describe(e)) for k, e in ckpt.root.children),
+        tuple(TopLevelItem(k, describe(e)) for k, e in ckpt.root.children[:TOP_LEVEL_SHOWN]),
+        len(ckpt.root.children),
         state_dict,
-        params,
+        elements if state_dict and not state_dict.path else sum(t.numel for t in model_tensors.values()),
         tuple(find_optimizers(ckpt)),
         tuple(find_schedulers(ckpt)),
-        ckpt.notices + tuple(prefix_notices(ckpt, state_dict)),
+        ckpt.notices + tuple(notices),
     )
 
 
-def prefix_notices(ckpt: Checkpoint, state_dict: Located | None) -> list[Notice]:
-    if state_dict is None:
-        return []
-    keys = list(tensors_under(state_dict.entry))
+def shared_storage_notices(tensors: dict[str, TensorInfo]) -> list[Notice]:
+    """One notice per storage that backs more than one tensor key (tied weights, views)."""
+    users: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
+    for key, info in tensors.items():
+        s = info.storage
+        if s.key:  # meta tensors have no storage to share
+            users[(s.file, s.key, s.member)].append(key)
+    out = []
+    for keys in users.values():
+        if len(keys) > 1:
+            shown = ", ".join(keys[:4]) + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
+            out.append(
+                Notice("shared-storage", Severity.INFO, f"{len(keys)} tensors share one storage: {shown}", keys[0])
+            )
+    return out
+
+
+def prefix_notices(path: str, keys: list[str]) -> list[Notice]:
     notices = []
     for prefix, count in wrapper_prefixes(keys).items():
         flag = "--strip-module" if prefix == "module." else "--strip-wrappers"
         message = (
             f"{count} of {len(keys)} state dict keys carry the wrapper prefix '{prefix}'; "
-            f"strip it with: ckpt-tui convert {flag} {ckpt.path}"
+            f"strip it with: ckpt-tui convert {flag} {path}"
         )
         notices.append(Notice("wrapper-prefix", Severity.WARNING, message, prefix))
     return notices
@@ -94,8 +116,6 @@ def describe(entry: Entry) -> str:
 
 
 def short_repr(value: object, limit: int = 60) -> str:
-    from ckpt_tui.model import ArrayValue, GlobalRef
-
     if isinstance(value, ArrayValue):
         return f"array {value.dtype} {list(value.shape)}"
     if isinstance(value, GlobalRef):

@@ -57,6 +57,8 @@ class EntryBuilder:
     def build(self, obj: Any, path: tuple[Key, ...] = ()) -> Entry:
         if isinstance(obj, PRIMITIVES):
             return Entry(Kind.VALUE, type(obj).__name__, obj)
+        if type(obj) is RawTensor:  # a leaf, never part of a cycle: no memo needed (the common case, made fast)
+            return Entry(Kind.TENSOR, "torch.Tensor", self._tensor(obj, path))
         if len(path) > MAX_DEPTH:
             raise InvalidCheckpointError(f"objects nested deeper than {MAX_DEPTH} levels", self._path)
         ident = id(obj)
@@ -91,7 +93,7 @@ class EntryBuilder:
     def _items(self, pairs: Any, path: tuple[Key, ...]) -> tuple[tuple[Key, Entry], ...]:
         out = []
         for k, v in pairs:
-            key = _key(k)
+            key = k if type(k) is str else _key(k)
             out.append((key, self.build(v, (*path, key))))
         return tuple(out)
 
@@ -197,15 +199,14 @@ class EntryBuilder:
 
 
 def _validate(info: TensorInfo, path: str, meta: bool) -> None:
-    if len(info.shape) != len(info.stride) or any(n < 0 for n in info.shape) or any(s < 0 for s in info.stride):
+    if len(info.shape) != len(info.stride) or min(info.shape, default=0) < 0 or min(info.stride, default=0) < 0:
         raise InvalidCheckpointError(f"tensor '{info.key}' has shape {info.shape} and stride {info.stride}", path)
     if info.storage_offset < 0:
         raise InvalidCheckpointError(f"tensor '{info.key}' has a negative storage offset", path)
-    if not meta and info.storage_offset + info.extent > info.storage.numel and info.numel:
+    end = info.storage_offset + info.extent
+    if not meta and end > info.storage.numel and info.extent:
         raise InvalidCheckpointError(
-            f"tensor '{info.key}' spans {info.storage_offset + info.extent} elements "
-            f"but its storage holds {info.storage.numel}",
-            path,
+            f"tensor '{info.key}' spans {end} elements but its storage holds {info.storage.numel}", path
         )
 
 

@@ -122,19 +122,14 @@ class OpaqueDict(dict[Any, Any]):
     """A mapping with pickled attributes: an OrderedDict's `_metadata`, or a dict subclass we do not import."""
 
     qualname = "collections.OrderedDict"
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__()
-        self.attrs: dict[Any, Any] = {}
-        for pairs in args:
-            self.update(pairs)
+    attrs: dict[Any, Any] = {}  # noqa: RUF012 - replaced, never mutated, by __setstate__
 
     def __setstate__(self, state: Any) -> None:
         if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
             state = {**(state[0] or {}), **(state[1] or {})}
         if not isinstance(state, dict):
             raise pickle.UnpicklingError("mapping state must be a dict")
-        self.attrs.update(state)
+        self.attrs = {**self.attrs, **state}
 
 
 def stub_class(qualname: str) -> type[Opaque]:
@@ -151,9 +146,13 @@ def qualname_of_stub(obj: object) -> str | None:
 
 
 def _ints(value: Any, what: str) -> tuple[int, ...]:
-    if not isinstance(value, tuple | list) or not all(type(v) is int for v in value):
-        raise pickle.UnpicklingError(f"tensor {what} must be a tuple of ints, got {type(value).__name__}")
-    return tuple(value)
+    if isinstance(value, tuple | list):
+        for v in value:  # a plain loop: this runs for every tensor, and generators cost more
+            if type(v) is not int:
+                break
+        else:
+            return tuple(value)
+    raise pickle.UnpicklingError(f"tensor {what} must be a tuple of ints, got {str(value)[:40]}")
 
 
 def _storage(value: Any) -> StorageRef:

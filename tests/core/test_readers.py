@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ckpt_tui.core.layout import find_optimizers, find_state_dict
+from ckpt_tui.core.summary import summarize
 from ckpt_tui.core.tensors import load_tensor
 from ckpt_tui.formats import read_checkpoint
 from ckpt_tui.model import ArrayValue, Kind
@@ -71,7 +72,7 @@ def test_views_offsets_strides_and_shared_storage(tmp_path: Path) -> None:
     assert_matches_torch(tmp_path / "views.pt")
     ckpt = read_checkpoint(tmp_path / "views.pt")
     assert ckpt.tensors["col"].stride == (10,) and ckpt.tensors["col"].storage_offset == 3
-    shared = [n for n in ckpt.notices if n.code == "shared-storage"]
+    shared = [n for n in summarize(ckpt).notices if n.code == "shared-storage"]
     assert len(shared) == 1 and "5 tensors share one storage" in shared[0].message
 
 
