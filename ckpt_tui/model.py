@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 
@@ -181,8 +181,13 @@ class Checkpoint:
 
     @cached_property
     def tensors(self) -> dict[str, TensorInfo]:
-        """Every tensor in the checkpoint by dotted key path, in file order."""
-        return {key: e.value for key, e in walk_dotted(self.root) if e.kind is Kind.TENSOR}  # type: ignore[misc]
+        """Every tensor in the checkpoint by dotted key path, in file order; each `info.key` is its key here."""
+        out: dict[str, TensorInfo] = {}
+        for key, entry in walk_dotted(self.root):
+            if entry.kind is Kind.TENSOR:
+                info: TensorInfo = entry.value  # type: ignore[assignment]
+                out[key] = info if info.key == key else replace(info, key=key)  # a tensor reached by two paths
+        return out
 
     def find(self, path: tuple[Key, ...]) -> Entry | None:
         entry: Entry | None = self.root

@@ -30,7 +30,7 @@ def test_core_and_converters_never_import_textual() -> None:
         "for pkg in (ckpt_tui.core, converters):\n"
         "    for m in pkgutil.iter_modules(pkg.__path__):\n"
         "        importlib.import_module(f'{pkg.__name__}.{m.name}')\n"
-        "import ckpt_tui.render, ckpt_tui.cli"
+        "import ckpt_tui.render.summary, ckpt_tui.cli"
     )
     assert "textual" not in loaded
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ckpt_tui.commands._common import add_device, add_unsafe, open_checkpoint
 from ckpt_tui.errors import ExitCode
+from ckpt_tui.model import Checkpoint
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("path", help="checkpoint file")
     p.add_argument("--json", action="store_true", help="machine-readable output (see README: JSON schema)")
-    p.add_argument("--stats", action="store_true", help="also read every tensor and print its statistics")
+    p.add_argument("--stats", action="store_true", help="also read every tensor, one at a time, for its statistics")
     add_device(p)
     add_unsafe(p)
     p.set_defaults(run=run)
@@ -25,12 +27,38 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from ckpt_tui.cli import console, emit_json
     from ckpt_tui.core.summary import summarize
-    from ckpt_tui.render import summary_json, summary_renderable
+    from ckpt_tui.render.summary import summary_json, summary_renderable
 
     ckpt = open_checkpoint(args.path, args.unsafe, args.device)
     summary = summarize(ckpt)
+    stats = all_stats(ckpt, args.device) if args.stats else None
     if args.json:
-        emit_json(summary_json(summary, ckpt))
-    else:
-        console().print(summary_renderable(summary))
+        document = summary_json(summary, ckpt)
+        if stats is not None:
+            from ckpt_tui.render.tensor import stats_json
+
+            for row in document["tensors"]:
+                row["stats"] = stats_json(stats[row["key"]]) if row["key"] in stats else None
+        emit_json(document)
+        return ExitCode.OK
+    out = console()
+    out.print(summary_renderable(summary))
+    if stats is not None:
+        from ckpt_tui.render.stats_table import stats_table
+
+        out.print(stats_table(stats))
     return ExitCode.OK
+
+
+def all_stats(ckpt: Checkpoint, device: str) -> dict[str, Any]:
+    """Stats of every tensor that has values (meta tensors have none), with a progress bar on stderr."""
+    from ckpt_tui.commands._progress import progress_bar
+    from ckpt_tui.core.stats import compute_stats
+
+    tensors = [(k, t) for k, t in ckpt.tensors.items() if t.device != "meta"]
+    out = {}
+    with progress_bar("statistics", total=sum(t.nbytes for _, t in tensors)) as advance:
+        for key, info in tensors:
+            out[key] = compute_stats(info, device)
+            advance(info.nbytes)
+    return out

@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     ckpt = open_checkpoint(args.path, args.unsafe, args.device)
+    if args.device.startswith("cuda"):  # say so now, not on the first tensor
+        from ckpt_tui.core.devices import torch_device
+
+        torch_device(args.device)
     from ckpt_tui.tui.app import CkptApp
 
     CkptApp(ckpt, device=args.device).run()

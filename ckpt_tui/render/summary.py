@@ -1,12 +1,7 @@
-"""Rich renderables and JSON documents built from reports. The CLI prints them; the TUI's panes reuse them.
-
-Everything that comes from a file (keys, strings, class names) goes through `printable()` and is shown as `Text`,
-never as markup: a key holding `[bold]` or an ANSI escape must not style or move the terminal.
-"""
+"""The checkpoint summary: text for `inspect`, its JSON document, and the notices list (also the TUI's tab)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -14,36 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ckpt_tui.core.summary import Summary
-from ckpt_tui.model import Checkpoint, Key, Notice, Severity
-
-JSON_SCHEMA_VERSION = 1
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: object) -> str:
-    """`text` with control and bidi-override characters written as escapes (\\x1b, \\n, \\u202e)."""
-    s = str(text)
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), s) if _CONTROL.search(s) else s
-
-
-def key_label(key: Key) -> str:
-    return printable(key if isinstance(key, str) else repr(key))
-
-
-def human_bytes(n: int | float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"
-
-
-def human_count(n: int) -> str:
-    """'1.23M' for big counts; '' below a thousand, where the plain number already says it."""
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f}{unit}"
-    return ""
+from ckpt_tui.model import Checkpoint, Notice, Severity
+from ckpt_tui.render import JSON_SCHEMA_VERSION, human_bytes, human_count, json_key, key_label, printable
 
 
 def summary_renderable(summary: Summary) -> RenderableType:
@@ -106,13 +73,13 @@ def summary_json(summary: Summary, ckpt: Checkpoint) -> dict[str, Any]:
         "element_count": summary.element_count,
         "tensor_bytes": summary.tensor_bytes,
         "bytes_by_dtype": summary.bytes_by_dtype,
-        "top_level": [{"key": _json_key(i.key), "description": i.description} for i in summary.top_level],
+        "top_level": [{"key": json_key(i.key), "description": i.description} for i in summary.top_level],
         "top_level_total": summary.top_level_total,
         "state_dict": None
         if summary.state_dict is None
-        else {"path": [_json_key(k) for k in summary.state_dict.path], "parameters": summary.state_dict_params},
-        "optimizers": [[_json_key(k) for k in o.path] for o in summary.optimizers],
-        "schedulers": [[_json_key(k) for k in s.path] for s in summary.schedulers],
+        else {"path": [json_key(k) for k in summary.state_dict.path], "parameters": summary.state_dict_params},
+        "optimizers": [[json_key(k) for k in o.path] for o in summary.optimizers],
+        "schedulers": [[json_key(k) for k in s.path] for s in summary.schedulers],
         "notices": [
             {"code": n.code, "severity": n.severity.value, "message": n.message, "subject": n.subject}
             for n in summary.notices
@@ -131,7 +98,3 @@ def summary_json(summary: Summary, ckpt: Checkpoint) -> dict[str, Any]:
             for key, t in ckpt.tensors.items()
         ],
     }
-
-
-def _json_key(key: Key) -> str | int | float | bool | None:
-    return key if isinstance(key, str | int | float | bool | type(None)) else repr(key)

@@ -1,0 +1,60 @@
+"""Tensor keys grouped by dotted module path, one level at a time (`encoder` -> `layers` -> `3` -> `weight`).
+
+A group holds the tensors below it; its children are computed when asked, in one pass over those tensors, so a
+100,000-tensor checkpoint costs nothing until a node is opened and only that node's children are ever built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from ckpt_tui.model import TensorInfo
+
+
+@dataclass(frozen=True, eq=False)
+class TensorGroup:
+    prefix: str  # "" for the root, else "model_state_dict.encoder"
+    items: tuple[tuple[str, TensorInfo], ...]  # every tensor below, by full key, in file order
+
+    @property
+    def name(self) -> str:
+        return self.prefix.rpartition(".")[2]
+
+    @cached_property
+    def numel(self) -> int:
+        return sum(info.numel for _, info in self.items)
+
+    @cached_property
+    def nbytes(self) -> int:
+        return sum(info.nbytes for _, info in self.items)
+
+    def children(self) -> list[TensorGroup | TensorInfo]:
+        """Sub-groups and tensors one level down, in order of first appearance."""
+        start = len(self.prefix) + 1 if self.prefix else 0
+        order: dict[str, list[tuple[str, TensorInfo]] | TensorInfo] = {}
+        leaves: list[TensorInfo] = []
+        for key, info in self.items:
+            head, dot, _ = key[start:].partition(".")
+            if not dot:
+                leaves.append(info)
+                order.setdefault("\0" + head, info)
+            else:
+                bucket = order.setdefault(head, [])
+                if isinstance(bucket, list):
+                    bucket.append((key, info))
+        out: list[TensorGroup | TensorInfo] = []
+        for head, value in order.items():
+            if isinstance(value, list):
+                out.append(TensorGroup(self.prefix + "." + head if self.prefix else head, tuple(value)))
+            else:
+                out.append(value)
+        return out
+
+
+def root_group(tensors: dict[str, TensorInfo]) -> TensorGroup:
+    return TensorGroup("", tuple(tensors.items()))
+
+
+def leaf_name(info: TensorInfo, group: TensorGroup) -> str:
+    return info.key[len(group.prefix) + 1 :] if group.prefix else info.key

@@ -1,0 +1,43 @@
+"""CkptApp: the Textual app. It holds one checkpoint and shows it on an InspectScreen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from ckpt_tui.model import Checkpoint
+from ckpt_tui.tui.dialogs.error import ErrorDialog
+from ckpt_tui.tui.screens.inspect import InspectScreen
+
+
+class CkptApp(App[None]):
+    """Browse a checkpoint: tensor tree, statistics, optimizer state, metadata, notices."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "ckpt-tui"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", tooltip="Leave ckpt-tui", id="quit"),
+    ]
+
+    def __init__(self, ckpt: Checkpoint, device: str = "cpu") -> None:
+        super().__init__()
+        self.ckpt, self.device = ckpt, device
+
+    def on_mount(self) -> None:
+        self.push_screen(InspectScreen(self.ckpt, self.device))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Every screen key binding is a palette command too, with its tooltip as help."""
+        yield from super().get_system_commands(screen)
+        for binding in screen.BINDINGS:
+            if isinstance(binding, Binding) and binding.description:
+                action = partial(screen.run_action, binding.action)
+                yield SystemCommand(binding.description, binding.tooltip or binding.description, action)
+
+    def show_error(self, title: str, message: str) -> None:
+        self.push_screen(ErrorDialog(title, message))

@@ -1,0 +1,73 @@
+"""Optimizer state mapped back to parameter names: saved names, inference by order and shape, refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ckpt_tui.core.optimizer import optimizer_reports
+from ckpt_tui.formats import read_checkpoint
+from sample_checkpoints.models import TinyNet
+from tests.helpers import SAMPLES
+
+
+def names(path: Path) -> tuple[str, list[str | None]]:
+    report = optimizer_reports(read_checkpoint(path))[0]
+    return report.naming, [p.name for p in report.params]
+
+
+def test_inferred_from_order_and_shapes() -> None:
+    naming, found = names(SAMPLES / "training.pth")
+    expected = [n for n, _ in TinyNet().named_parameters()]
+    assert naming == "inferred" and found == expected
+
+
+def test_saved_param_names_win(tmp_path: Path) -> None:
+    model = TinyNet()
+    names_ = [n for n, _ in model.named_parameters()]
+    opt = torch.optim.SGD([{"params": list(model.parameters()), "param_names": names_}], lr=0.1, momentum=0.9)
+    model(torch.randn(4, 8)).sum().backward()
+    opt.step()
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, tmp_path / "c.pt")
+    naming, found = names(tmp_path / "c.pt")
+    assert naming == "param_names" and found[0] == "encoder.0.weight"
+
+
+def save_with_frozen(path: Path, frozen: nn.Module, model: TinyNet) -> Path:
+    frozen.requires_grad_(False)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
+    model(torch.randn(4, 8)).sum().backward()
+    opt.step()
+    torch.save({"model_state_dict": model.state_dict(), "optimizer_state_dict": opt.state_dict()}, path)
+    return path
+
+
+def test_frozen_parameters_with_telling_shapes_are_skipped(tmp_path: Path) -> None:
+    model = TinyNet()
+    naming, found = names(save_with_frozen(tmp_path / "c.pt", model.head, model))
+    assert naming == "inferred" and found == [
+        "encoder.0.weight",
+        "encoder.0.bias",
+        "encoder.1.weight",
+        "encoder.1.bias",
+    ]
+
+
+def test_frozen_parameters_with_repeating_shapes_are_refused(tmp_path: Path) -> None:
+    model = TinyNet()  # encoder.0.bias, encoder.1.weight and encoder.1.bias are all [16]
+    report = optimizer_reports(read_checkpoint(save_with_frozen(tmp_path / "c.pt", model.encoder[0], model)))[0]
+    assert report.naming == "refused" and "ambiguous" in report.naming_note
+
+
+def test_refused_when_shapes_disagree(tmp_path: Path) -> None:
+    model, other = TinyNet(), nn.Linear(3, 300)
+    opt = torch.optim.Adam(other.parameters())
+    other(torch.randn(2, 3)).sum().backward()
+    opt.step()
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, tmp_path / "c.pt")
+    report = optimizer_reports(read_checkpoint(tmp_path / "c.pt"))[0]
+    assert report.naming == "refused" and "do not fit" in report.naming_note
+    assert all(p.name is None for p in report.params)
+    assert report.optimizer_bytes == 2 * 4 * (300 * 3 + 300) + 2 * 4  # exp_avg + exp_avg_sq, plus two steps

@@ -1,0 +1,137 @@
+"""The app driven with Pilot: navigation, lazy tree, stats, find, copy, optimizer and metadata tabs, errors."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from textual.widgets import Static, TabbedContent
+
+from ckpt_tui.formats import read_checkpoint
+from ckpt_tui.model import Checkpoint, TensorInfo
+from ckpt_tui.tui.app import CkptApp
+from ckpt_tui.tui.widgets.metadata_view import MetadataView
+from ckpt_tui.tui.widgets.tensor_detail import TensorDetail
+from ckpt_tui.tui.widgets.tensor_tree import TensorTree
+from tests.tui.conftest import settle
+
+
+def static_text(app: CkptApp, selector: str) -> str:
+    """What a Static shows, as plain text (its rich renderable printed to a wide console)."""
+    content = app.screen.query_one(selector, Static).content
+    console = Console(width=200, file=io.StringIO(), color_system=None)
+    console.print(content)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+async def test_expand_and_highlight_shows_stats(training: Checkpoint) -> None:
+    app = CkptApp(training)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tree = app.screen.query_one(TensorTree)
+        assert [n.data.prefix for n in tree.root.children] == ["model_state_dict", "optimizer_state_dict", "rng_states"]  # type: ignore[union-attr]
+        await pilot.press("right", "down", "right", "down", "right", "down")
+        await settle(pilot)
+        detail = app.screen.query_one(TensorDetail)
+        assert detail.current is not None and detail.current.key == "model_state_dict.encoder.0.weight"
+        stats = detail.computed[detail.current.key]
+        expected = torch.load("sample_checkpoints/training.pth", weights_only=False)["model_state_dict"][
+            "encoder.0.weight"
+        ]
+        assert stats.min == expected.min().item() and stats.max == expected.max().item()
+        assert abs(stats.mean - expected.double().mean().item()) < 1e-12  # type: ignore[operator]
+        assert "histogram" in static_text(app, "#stats")
+        await pilot.press("left")  # from a tensor to its group
+        assert tree.cursor_node is not None and tree.cursor_node.data.prefix == "model_state_dict.encoder.0"  # type: ignore[union-attr]
+        await pilot.press("left")  # then the group closes
+        assert not tree.cursor_node.is_expanded
+
+
+async def test_find_reveals_a_tensor_and_y_copies_its_key(training: Checkpoint) -> None:
+    app = CkptApp(training)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("slash")
+        await pilot.press(*"headbias")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        detail = app.screen.query_one(TensorDetail)
+        assert detail.current is not None and detail.current.key == "model_state_dict.head.bias"
+        await pilot.press("y")
+        assert app.clipboard == "model_state_dict.head.bias"
+
+
+async def test_optimizer_tab_names_parameters(training: Checkpoint) -> None:
+    app = CkptApp(training)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("o")
+        assert app.screen.query_one(TabbedContent).active == "optimizer"
+        text = static_text(app, "#optimizer-text")
+        assert "names: inferred" in text and "encoder.0.weight" in text and "head.bias" in text
+        assert "weight_decay" in text and "0.01" in text
+
+
+async def test_metadata_tab_labels_training_state(training: Checkpoint) -> None:
+    app = CkptApp(training)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("m")
+        view = app.screen.query_one(MetadataView)
+        labels = [str(n.label) for n in view.root.children]
+        assert any(label.startswith("epoch = 3") for label in labels)
+        assert any("9 tensors — see the tensor tree" in label for label in labels)
+        rng = next(n for n in view.root.children if str(n.label).startswith("rng_states"))
+        rng.expand()
+        await pilot.pause()
+        children = [str(n.label) for n in rng.children]
+        assert any("torch CPU RNG state, 5056 bytes" in c for c in children)
+        assert any("numpy RNG state (MT19937)" in c for c in children)
+        hp = next(n for n in view.root.children if str(n.label).startswith("hyper_parameters"))
+        hp.expand()
+        await pilot.pause()
+        assert any(str(n.label).startswith("lr = 0.001") for n in hp.children)
+
+
+async def test_every_screen_binding_is_a_palette_command(training: Checkpoint) -> None:
+    app = CkptApp(training)
+    async with app.run_test(size=(120, 40)):
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Find", "Copy key", "Stats", "Optimizer", "Metadata", "Notices", "Keys"} <= titles
+
+
+async def test_hostile_keys_are_shown_literally(tmp_path: Path) -> None:
+    evil = "[bold red]x[/]\x1b[31m\x1b]0;pwned\x07"
+    torch.save({evil: torch.ones(2)}, tmp_path / "evil.pt")
+    app = CkptApp(read_checkpoint(tmp_path / "evil.pt"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        tree = app.screen.query_one(TensorTree)
+        label = tree.root.children[0].label
+        assert label.plain.startswith("[bold red]x[/]\\x1b[31m\\x1b]0;pwned\\x07")
+        assert not any("bold" in str(span.style) for span in label.spans)
+        await settle(pilot)
+        assert "\x1b" not in static_text(app, "#facts")
+
+
+async def test_stats_error_is_shown_and_app_stays_usable(tmp_path: Path) -> None:
+    torch.save({"w": torch.ones(1000)}, tmp_path / "w.pt")
+    ckpt = read_checkpoint(tmp_path / "w.pt")
+    (tmp_path / "w.pt").write_bytes((tmp_path / "w.pt").read_bytes()[:600] + b"\0" * 10)  # cut off the data
+    app = CkptApp(ckpt)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        assert "statistics failed" in static_text(app, "#stats")
+        await pilot.press("o")
+        assert app.screen.query_one(TabbedContent).active == "optimizer"
+
+
+async def test_hundred_thousand_tensors_open_without_building_every_node(tmp_path: Path) -> None:
+    tensors = {f"blocks.{i // 100}.layer.{i % 100}.weight": torch.zeros(1) for i in range(100_000)}
+    torch.save(tensors, tmp_path / "many.pt")
+    app = CkptApp(read_checkpoint(tmp_path / "many.pt"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        tree = app.screen.query_one(TensorTree)
+        assert len(tree.root.children) == 1  # "blocks"
+        await pilot.press("right")
+        await pilot.pause()
+        assert len(tree._tree_nodes) < 2_000  # root + blocks + its 1,000 children, not 100k leaves
+        assert isinstance(app.screen.query_one(TensorDetail).current, TensorInfo | type(None))
