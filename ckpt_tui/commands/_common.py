@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ckpt_tui.core.devices import parse_device
+from ckpt_tui.core.keys import KeyRules, make_rules
 from ckpt_tui.model import Checkpoint
 
 UNSAFE_HELP = "run the full unpickler, torch.load(weights_only=False): this RUNS CODE FROM THE FILE; trusted files only"
@@ -33,3 +34,21 @@ def open_checkpoint(path: str, unsafe: bool = False, device: str = "cpu") -> Che
     from ckpt_tui.formats import read_checkpoint
 
     return read_checkpoint(path)
+
+
+def add_key_rules(p: argparse.ArgumentParser) -> None:
+    """The key-rule flags, the same for convert, diff and check."""
+    group = p.add_argument_group("key rules (applied in this order: strip, rename, add)")
+    group.add_argument("--strip-module", action="store_true", help="remove DataParallel/DDP 'module.' prefixes")
+    group.add_argument(
+        "--strip-wrappers",
+        action="store_true",
+        help="remove 'module.', '_orig_mod.' (torch.compile), '_fsdp_wrapped_module.', '_checkpoint_wrapped_module.'",
+    )
+    group.add_argument("--strip-prefix", action="append", default=[], metavar="P", help="remove prefix P (repeatable)")
+    group.add_argument("--rename", action="append", default=[], metavar="REGEX=REPL", help="rename keys by regex")
+    group.add_argument("--add-prefix", default="", metavar="P", help="prepend P to every key")
+
+
+def key_rules(args: argparse.Namespace) -> KeyRules:
+    return make_rules(args.strip_module, args.strip_wrappers, args.strip_prefix, args.add_prefix, args.rename)

@@ -9,12 +9,14 @@ from contextlib import contextmanager
 
 SHOW_AFTER = 1.0  # seconds: quick work shows nothing
 
+Update = Callable[[int, int], None]
+
 
 @contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """Yields `advance(n)`; the bar appears once the work has run for SHOW_AFTER seconds."""
+def progress_bar(description: str) -> Iterator[Update]:
+    """Yields `update(done, total)` (bytes); the bar appears once the work has run for SHOW_AFTER seconds."""
     if not sys.stderr.isatty():
-        yield lambda n: None
+        yield lambda done, total: None
         return
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -24,18 +26,15 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
         "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
         transient=True, console=Console(stderr=True),
     )  # fmt: skip
-    task = progress.add_task(description, total=total)
-    started = False
+    task = progress.add_task(description, total=None)
 
-    def advance(n: int) -> None:
-        nonlocal started
-        if not started and time.monotonic() - start > SHOW_AFTER:
+    def update(done: int, total: int) -> None:
+        if not progress.live.is_started and time.monotonic() - start > SHOW_AFTER:
             progress.start()
-            started = True
-        progress.advance(task, n)
+        progress.update(task, completed=done, total=total)
 
     try:
-        yield advance
+        yield update
     finally:
-        if started:
+        if progress.live.is_started:
             progress.stop()

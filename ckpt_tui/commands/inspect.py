@@ -56,9 +56,10 @@ def all_stats(ckpt: Checkpoint, device: str) -> dict[str, Any]:
     from ckpt_tui.core.stats import compute_stats
 
     tensors = [(k, t) for k, t in ckpt.tensors.items() if t.device != "meta"]
-    out = {}
-    with progress_bar("statistics", total=sum(t.nbytes for _, t in tensors)) as advance:
+    total, done, out = sum(t.nbytes for _, t in tensors), 0, {}
+    with progress_bar("statistics") as update:
         for key, info in tensors:
             out[key] = compute_stats(info, device)
-            advance(info.nbytes)
+            done += info.nbytes
+            update(done, total)
     return out

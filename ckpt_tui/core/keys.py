@@ -93,3 +93,16 @@ def wrapper_prefixes(keys: Iterable[str]) -> dict[str, int]:
             if key.startswith(prefix) or "." + prefix in key:
                 counts[prefix] = counts.get(prefix, 0) + 1
     return counts
+
+
+def explain_key_mismatch(only_left: list[str] | tuple[str, ...], only_right: list[str] | tuple[str, ...]) -> str | None:
+    """A one-line hint when a wrapper prefix on one side explains the keys missing on the other."""
+    for left, right, side in ((only_left, only_right, "first"), (only_right, only_left, "second")):
+        if not left:
+            continue
+        for prefix in WRAPPER_PREFIXES:
+            carrying = [k for k in left if k.startswith(prefix) or "." + prefix in k]
+            if len(carrying) == len(left) and {strip_component(k, prefix) for k in left} & set(right):
+                flag = "--strip-module" if prefix == MODULE_PREFIX else "--strip-wrappers"
+                return f"all {len(left)} keys only in the {side} side carry '{prefix}' — use {flag}"
+    return None

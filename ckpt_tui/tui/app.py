@@ -10,8 +10,11 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from ckpt_tui.core.diff import DiffOptions, DiffReport
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.tui.dialogs.error import ErrorDialog
+from ckpt_tui.tui.messages import DiffComputed
+from ckpt_tui.tui.screens.diff import DiffScreen
 from ckpt_tui.tui.screens.inspect import InspectScreen
 
 
@@ -27,9 +30,24 @@ class CkptApp(App[None]):
     def __init__(self, ckpt: Checkpoint, device: str = "cpu") -> None:
         super().__init__()
         self.ckpt, self.device = ckpt, device
+        self.diff_with: tuple[Checkpoint, DiffOptions] | None = None
+        self.diff_report: DiffReport | None = None
+        """The report of the last diff computed, kept for the exit code of `ckpt-tui diff`."""
+
+    @classmethod
+    def for_diff(cls, a: Checkpoint, b: Checkpoint, options: DiffOptions) -> CkptApp:
+        """Opens on the diff of `a` and `b`; Escape goes back to `a`."""
+        app = cls(a)
+        app.diff_with = (b, options)
+        return app
 
     def on_mount(self) -> None:
         self.push_screen(InspectScreen(self.ckpt, self.device))
+        if self.diff_with is not None:
+            self.push_screen(DiffScreen(self.ckpt, *self.diff_with))
+
+    def on_diff_computed(self, message: DiffComputed) -> None:
+        self.diff_report = message.report
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Every screen key binding is a palette command too, with its tooltip as help."""

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from ckpt_tui.core.stats import TensorStats
+from ckpt_tui.core.diff import DiffReport
+from ckpt_tui.core.stats import Histogram, TensorStats
 
 
 @dataclass
@@ -25,3 +26,22 @@ class StatsProgressed(Message):
     key: str
     done: int
     total: int
+
+
+@dataclass
+class DiffComputed(Message):
+    report: DiffReport
+
+
+@dataclass
+class DiffDetailComputed(Message):
+    key: str
+    stats_a: TensorStats | None
+    stats_b: TensorStats | None
+    differences: Histogram | None
+
+
+@dataclass
+class WorkFailed(Message):
+    title: str
+    error: str

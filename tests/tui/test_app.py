@@ -135,3 +135,24 @@ async def test_hundred_thousand_tensors_open_without_building_every_node(tmp_pat
         await pilot.pause()
         assert len(tree._tree_nodes) < 2_000  # root + blocks + its 1,000 children, not 100k leaves
         assert isinstance(app.screen.query_one(TensorDetail).current, TensorInfo | type(None))
+
+
+async def test_diff_screen_lists_changes_and_filters(training: Checkpoint, tmp_path: Path) -> None:
+    from ckpt_tui.core.diff import DiffOptions
+    from ckpt_tui.tui.widgets.diff_table import DiffTable
+
+    state = torch.load("sample_checkpoints/state_dict.pth")
+    state["head.weight"] = state["head.weight"] + 1
+    torch.save(state, tmp_path / "ft.pth")
+    a = read_checkpoint("sample_checkpoints/state_dict.pth")
+    app = CkptApp.for_diff(a, read_checkpoint(tmp_path / "ft.pth"), DiffOptions())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(DiffTable)
+        assert table.row_count == 9 and app.diff_report is not None and not app.diff_report.identical
+        await pilot.press("c")
+        assert table.row_count == 1
+        await settle(pilot)
+        assert "histogram of a - b" in static_text(app, "#diff-detail")
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ == "InspectScreen"

@@ -18,11 +18,14 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
 from ckpt_tui.core.grouping import TensorGroup
 from ckpt_tui.core.optimizer import optimizer_reports
 from ckpt_tui.core.summary import Summary, summarize
+from ckpt_tui.errors import CkptError
+from ckpt_tui.formats import read_checkpoint
 from ckpt_tui.model import Checkpoint, Notice, Severity, TensorInfo
 from ckpt_tui.render import human_bytes, printable
 from ckpt_tui.render.optimizer import optimizer_renderable
 from ckpt_tui.render.summary import notices_renderable
 from ckpt_tui.tui.commands import TensorFinder
+from ckpt_tui.tui.dialogs.path_prompt import PathPrompt
 from ckpt_tui.tui.messages import StatsComputed
 from ckpt_tui.tui.widgets.metadata_view import MetadataView
 from ckpt_tui.tui.widgets.tensor_detail import TensorDetail
@@ -40,6 +43,7 @@ class InspectScreen(Screen[None]):
         Binding("o", "show_tab('optimizer')", "Optimizer", tooltip="Show optimizer state by name", id="tab_optim"),
         Binding("m", "show_tab('metadata')", "Metadata", tooltip="Show non-tensor values", id="tab_metadata"),
         Binding("n", "show_tab('notices')", "Notices", tooltip="Show notices and warnings", id="tab_notices"),
+        Binding("d", "diff_with", "Diff with…", tooltip="Compare this checkpoint with another file", id="diff_with"),
         Binding("question_mark,f1", "toggle_keys", "Keys", tooltip="Show or hide the key map", id="toggle_keys"),
     ]
 
@@ -133,6 +137,22 @@ class InspectScreen(Screen[None]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    def action_diff_with(self) -> None:
+        prompt = PathPrompt("Diff with…", "path to another checkpoint", "tensors are compared exactly; Escape cancels")
+        self.app.push_screen(prompt, self._open_diff)
+
+    def _open_diff(self, path: str | None) -> None:
+        if not path:
+            return
+        try:
+            other = read_checkpoint(path)
+        except CkptError as e:
+            self.app.show_error("Cannot open the other checkpoint", str(e))  # type: ignore[attr-defined]
+            return
+        from ckpt_tui.tui.screens.diff import DiffScreen
+
+        self.app.push_screen(DiffScreen(self.ckpt, other))
 
     def action_toggle_keys(self) -> None:
         if self.app.screen.query("HelpPanel"):

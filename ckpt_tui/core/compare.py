@@ -1,0 +1,155 @@
+"""Compare two tensors of one shape, chunk by chunk: memory stays at a few chunks whatever their size.
+
+First a byte comparison (stops at the first differing chunk): identical tensors cost one memcmp pass. Otherwise
+one numeric pass in float64 (complex128 for complex) accumulates the mismatch count under the tolerance, max and
+mean |a-b|, max relative error, relative L2 error ‖a-b‖/‖a‖ and cosine similarity. Integers and booleans are
+compared exactly in their own types; NaNs in the same places are equal; infinities are equal to themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ckpt_tui.core.decode import decode_chunk
+from ckpt_tui.core.stats import CHUNK_ELEMENTS, Histogram
+from ckpt_tui.core.tensors import read_array
+from ckpt_tui.model import TensorInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class PairMetrics:
+    numel: int
+    mismatched: int  # elements outside tolerance
+    max_abs: float
+    mean_abs: float
+    max_rel: float  # inf where b is 0 and a is not
+    rel_l2: float  # ‖a-b‖ / ‖a‖ (inf when a is all zeros and b is not)
+    cosine: float | None  # None when either side is all zeros
+    bit_identical: bool
+
+
+IDENTICAL = dict(mismatched=0, max_abs=0.0, mean_abs=0.0, max_rel=0.0, rel_l2=0.0, cosine=1.0, bit_identical=True)
+
+
+def compare_pair(a: TensorInfo, b: TensorInfo, rtol: float = 0.0, atol: float = 0.0) -> PairMetrics:
+    raw_a, raw_b = read_array(a), read_array(b)
+    if a.dtype == b.dtype and all(_same_bytes(x, y) for x, y in _raw_chunks(raw_a, raw_b)):
+        return PairMetrics(a.numel, **IDENTICAL)  # type: ignore[arg-type]
+    acc = _Sums()
+    for x, y in _raw_chunks(raw_a, raw_b):
+        acc.add(a, b, x, y, rtol, atol)
+    return acc.metrics(a.numel)
+
+
+def difference_histogram(a: TensorInfo, b: TensorInfo, bins: int = 32) -> Histogram | None:
+    """Histogram of a - b over finite differences (two passes: range, then counts)."""
+    import numpy as np
+
+    raw_a, raw_b = read_array(a), read_array(b)
+    low, high = math.inf, -math.inf
+    for x, y in _raw_chunks(raw_a, raw_b):
+        d = _finite(_values(a, x) - _values(b, y))
+        if d.size:
+            low, high = min(low, float(d.min())), max(high, float(d.max()))
+    if low > high:
+        return None
+    high = high if high > low else low + 1
+    counts = np.zeros(bins, dtype=np.int64)
+    for x, y in _raw_chunks(raw_a, raw_b):
+        counts += np.histogram(_finite(_values(a, x) - _values(b, y)), bins=bins, range=(low, high))[0]
+    return Histogram(tuple(float(e) for e in np.linspace(low, high, bins + 1)), tuple(int(c) for c in counts))
+
+
+class _Sums:
+    def __init__(self) -> None:
+        self.mismatched, self.max_abs, self.sum_abs, self.max_rel = 0, 0.0, 0.0, 0.0
+        self.dd, self.aa, self.bb, self.ab, self.counted = 0.0, 0.0, 0.0, 0.0, 0
+
+    def add(self, a: TensorInfo, b: TensorInfo, raw_x: Any, raw_y: Any, rtol: float, atol: float) -> None:
+        import numpy as np
+
+        x, y = _values(a, raw_x), _values(b, raw_y)
+        with np.errstate(invalid="ignore", over="ignore"):
+            if x.dtype.kind in "iub" and y.dtype.kind in "iub":  # exact: int64 beyond 2**53 is not a float64
+                equal = x == y
+                exact = np.abs(x.astype(np.int64) - y.astype(np.int64))
+                close = equal | (exact <= atol + rtol * np.abs(y.astype(np.int64)))
+                d, x, y = exact.astype(np.float64), x.astype(np.float64), y.astype(np.float64)
+            else:
+                equal = (x == y) | (np.isnan(x) & np.isnan(y))
+                d = np.where(equal, 0.0, np.abs(x - y))
+                close = equal | (d <= atol + rtol * np.abs(y))
+        self.mismatched += int(np.count_nonzero(~close))
+        self._add_errors(d, np.abs(y))
+        both = np.isfinite(x) & np.isfinite(y)
+        fx, fy = x[both], y[both]
+        self.aa += float(np.vdot(fx, fx).real)
+        self.bb += float(np.vdot(fy, fy).real)
+        self.ab += float(np.vdot(fy, fx).real)
+
+    def _add_errors(self, d: np.ndarray, magnitude: np.ndarray) -> None:
+        import numpy as np
+
+        finite = np.isfinite(d)
+        fd = d[finite]
+        if fd.size:
+            self.max_abs = max(self.max_abs, float(fd.max()))
+            self.sum_abs += float(fd.sum())
+            self.dd += float(np.dot(fd, fd))
+            self.counted += fd.size
+            mag = magnitude[finite]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel = np.where(fd == 0, 0.0, fd / mag)
+            self.max_rel = max(self.max_rel, float(np.nanmax(rel)) if rel.size else 0.0)
+
+    def metrics(self, numel: int) -> PairMetrics:
+        rel_l2 = math.sqrt(self.dd) / math.sqrt(self.aa) if self.aa else (0.0 if self.dd == 0 else math.inf)
+        cosine = self.ab / math.sqrt(self.aa * self.bb) if self.aa and self.bb else None
+        mean_abs = self.sum_abs / self.counted if self.counted else 0.0
+        return PairMetrics(numel, self.mismatched, self.max_abs, mean_abs, self.max_rel, rel_l2, cosine, False)
+
+
+def _raw_chunks(raw_a: Any, raw_b: Any) -> Iterator[tuple[Any, Any]]:
+    """Matching 1-D chunks of raw elements from two arrays of one shape, any strides."""
+    import numpy as np
+
+    fa = raw_a.reshape(1) if raw_a.ndim == 0 else raw_a
+    fb = raw_b.reshape(1) if raw_b.ndim == 0 else raw_b
+    row = max(1, fa[0].size) if fa.shape[0] else 1
+    step = max(1, CHUNK_ELEMENTS // row)
+    for start in range(0, fa.shape[0], step):
+        yield (
+            np.ascontiguousarray(fa[start : start + step]).reshape(-1),
+            np.ascontiguousarray(fb[start : start + step]).reshape(-1),
+        )
+
+
+def _same_bytes(x: Any, y: Any) -> bool:
+    """Bitwise equality of two contiguous chunks (a memcmp: byte memoryviews compare without unpacking)."""
+    import numpy as np
+
+    return memoryview(x.view(np.uint8)) == memoryview(y.view(np.uint8))
+
+
+def _values(info: TensorInfo, raw: Any) -> np.ndarray:
+    import numpy as np
+
+    values = decode_chunk(info, raw)
+    if values.dtype.kind == "c":
+        return values.astype(np.complex128)
+    if values.dtype.kind in "iub":
+        return values
+    return values.astype(np.float64)
+
+
+def _finite(d: Any) -> Any:
+    import numpy as np
+
+    d = d.real if d.dtype.kind == "c" else d
+    return d[np.isfinite(d)]
