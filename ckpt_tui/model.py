@@ -127,7 +127,27 @@ class ArrayValue:
 class GlobalRef:
     """A class or function named by the file and used as a value (e.g. Lightning's `hparams_type`)."""
 
-    qualname: str
+    module: str
+    name: str
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class OpaqueRecipe:
+    """How an opaque object was pickled, so that a writer can pickle it again exactly (never running it).
+
+    `called`: built by calling the class (REDUCE) rather than `cls.__new__` (NEWOBJ). `spread_state`: its dict
+    state is shown as its children (beside "args"/"kwargs"/"items"/"dict_items"); else it is the "state" child.
+    `module_view`: a pickled nn.Module shown by parameter name; its pickled layout is not kept.
+    """
+
+    cls: GlobalRef
+    called: bool = False
+    spread_state: bool = False
+    module_view: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -24,11 +24,12 @@ from ckpt_tui.formats._unpickler import (
     TorchSize,
     qualname_of_stub,
 )
-from ckpt_tui.model import ArrayValue, Entry, GlobalRef, Key, Kind, Quantization, Storage, TensorInfo
+from ckpt_tui.model import ArrayValue, Entry, GlobalRef, Key, Kind, OpaqueRecipe, Quantization, Storage, TensorInfo
 
 MAX_DEPTH = 200
 PRIMITIVES = (str, int, float, bool, complex, bytes, type(None))
 MODULE_FIELDS = ("_parameters", "_buffers", "_modules")
+RESERVED = frozenset({"args", "kwargs", "state", "items", "dict_items"})  # children names of opaque objects
 _COMPRESSED = {
     "row": ("crow_indices", "col_indices", "values", "size"),
     "col": ("ccol_indices", "row_indices", "values", "size"),
@@ -113,14 +114,15 @@ class EntryBuilder:
         if isinstance(obj, NumpyDType):
             return Entry(Kind.VALUE, "numpy.dtype", obj.name)
         if isinstance(obj, StorageType):
-            return Entry(Kind.VALUE, "global", GlobalRef(f"torch.{obj.name}"))
+            return Entry(Kind.VALUE, "global", GlobalRef("torch", obj.name))
         if isinstance(obj, RawSparse):
             names = SPARSE_PARTS.get(obj.layout, ())
             parts = self._items(((names[i] if i < len(names) else i, p) for i, p in enumerate(obj.parts)), path)
             self.notes.add(f"sparse tensors ({obj.layout}) are shown as their parts")
             return Entry(Kind.OPAQUE, f"torch.{obj.layout} tensor", None, parts)
-        qualname = qualname_of_stub(obj) or f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__name__', '?')}"
-        return Entry(Kind.VALUE, "global", GlobalRef(qualname))
+        if qualname_of_stub(obj):
+            return Entry(Kind.VALUE, "global", GlobalRef(obj.module, obj.name))
+        return Entry(Kind.VALUE, "global", GlobalRef(getattr(obj, "__module__", "?"), getattr(obj, "__name__", "?")))
 
     def _array(self, arr: NumpyArray, path: tuple[Key, ...]) -> Entry:
         dtype = arr.dtype.name if isinstance(arr.dtype, NumpyDType) else "?"
@@ -133,14 +135,16 @@ class EntryBuilder:
         state = obj.state
         if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):  # (dict, slots) state
             state = {**(state[0] or {}), **state[1]}
+        cls = GlobalRef(obj.module, obj.name)
         if isinstance(state, dict) and all(isinstance(state.get(f), dict) for f in MODULE_FIELDS[::2]):
-            return self._module(obj.qualname, state, path)
+            return self._module(OpaqueRecipe(cls, obj.called, module_view=True), state, path)
         pairs: list[tuple[Any, Any]] = []
         if obj.args:
             pairs.append(("args", obj.args))
         if obj.kwargs:
             pairs.append(("kwargs", obj.kwargs))
-        if isinstance(state, dict) and all(isinstance(k, str) for k in state) and not {"args", "kwargs"} & set(state):
+        spread = isinstance(state, dict) and all(isinstance(k, str) for k in state) and not RESERVED & set(state)
+        if spread:
             pairs.extend(state.items())
         elif state is not None:
             pairs.append(("state", state))
@@ -148,9 +152,10 @@ class EntryBuilder:
             pairs.append(("items", obj.items))
         if obj.dict_items:
             pairs.append(("dict_items", dict(obj.dict_items) if _hashable_keys(obj.dict_items) else obj.dict_items))
-        return Entry(Kind.OPAQUE, obj.qualname, None, self._items(pairs, path))
+        recipe = OpaqueRecipe(cls, obj.called, spread_state=spread)
+        return Entry(Kind.OPAQUE, obj.qualname, recipe, self._items(pairs, path))
 
-    def _module(self, qualname: str, state: dict[str, Any], path: tuple[Key, ...]) -> Entry:
+    def _module(self, recipe: OpaqueRecipe, state: dict[str, Any], path: tuple[Key, ...]) -> Entry:
         """A pickled `nn.Module`: parameters, buffers and submodules by name, like its state dict."""
         pairs: list[tuple[Any, Any]] = []
         for field in MODULE_FIELDS:
@@ -158,7 +163,7 @@ class EntryBuilder:
             pairs.extend((k, v) for k, v in members.items() if v is not None)
         rest = {k: v for k, v in state.items() if k not in MODULE_FIELDS and not k.endswith("hooks")}
         pairs.append(("__state__", rest))
-        return Entry(Kind.OPAQUE, qualname, None, self._items(pairs, path))
+        return Entry(Kind.OPAQUE, recipe.cls.qualname, recipe, self._items(pairs, path))
 
     def _tensor(self, raw: RawTensor, path: tuple[Key, ...]) -> TensorInfo:
         key = ".".join(map(str, path))

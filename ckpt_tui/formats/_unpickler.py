@@ -80,18 +80,18 @@ class Opaque:
     `__setstate__`, APPEND(S)/SETITEM(S)/ADDITEMS in the recording methods below.
     """
 
-    __slots__ = ("args", "kwargs", "state", "items", "dict_items")
-    qualname = "?"
+    __slots__ = ("args", "kwargs", "state", "items", "dict_items", "called")
+    module, name, qualname = "?", "?", "?"
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Opaque:
         self = object.__new__(cls)
-        self.args, self.kwargs, self.state = args, kwargs, None
+        self.args, self.kwargs, self.state, self.called = args, kwargs, None, False
         self.items: list[Any] = []
         self.dict_items: list[tuple[Any, Any]] = []
         return self
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
+        self.called = True  # REDUCE calls the class; NEWOBJ only calls __new__
 
     def __setstate__(self, state: Any) -> None:
         self.state = state
@@ -115,7 +115,7 @@ class OpaqueCall(Opaque):
     """The result of calling an opaque object: `args[0]` is what was called."""
 
     __slots__ = ()
-    qualname = "<call>"
+    module, name, qualname = "", "<call>", "<call>"
 
 
 class OpaqueDict(dict[Any, Any]):
@@ -132,10 +132,10 @@ class OpaqueDict(dict[Any, Any]):
         self.attrs = {**self.attrs, **state}
 
 
-def stub_class(qualname: str) -> type[Opaque]:
+def stub_class(module: str, name: str) -> type[Opaque]:
     """A new inert stand-in class for a global the pickle names."""
-    name = qualname.rpartition(".")[2] or "Opaque"
-    return type(name, (Opaque,), {"qualname": qualname, "__slots__": ()})
+    attrs = {"module": module, "name": name, "qualname": f"{module}.{name}", "__slots__": ()}
+    return type(name.rpartition(".")[2] or "Opaque", (Opaque,), attrs)
 
 
 def qualname_of_stub(obj: object) -> str | None:
@@ -345,7 +345,7 @@ def _builders() -> dict[tuple[str, str], Any]:
         ("torch", "device"): make_device,
         ("torch.serialization", "_get_layout"): get_layout,
         ("numpy", "dtype"): NumpyDType,
-        ("numpy", "ndarray"): stub_class("numpy.ndarray"),
+        ("numpy", "ndarray"): stub_class("numpy", "ndarray"),
     }
     for module in ("torch._utils", "torch._tensor"):
         table |= {
@@ -414,7 +414,7 @@ class SafeUnpickler(pickle.Unpickler):
         qualname = f"{module}.{name}"
         self.unknown_globals[qualname] = self.unknown_globals.get(qualname, 0) + 1
         if qualname not in self._stubs:
-            self._stubs[qualname] = stub_class(qualname)
+            self._stubs[qualname] = stub_class(module, name)
         return self._stubs[qualname]
 
     def persistent_load(self, pid: Any) -> Any:

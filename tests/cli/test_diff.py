@@ -34,8 +34,11 @@ def test_differences_exit_1_with_json(capsys: pytest.CaptureFixture[str], tmp_pa
                              "only_in_a": 0, "only_in_b": 0, "values_changed": 0}  # fmt: skip
     changed = [t for t in doc["tensors"] if t["status"] == "changed"]
     assert [t["key"] for t in changed] == ["head.weight"]
-    assert changed[0]["metrics"]["rel_l2"] == pytest.approx(1.0) and changed[0]["metrics"]["cosine"] == pytest.approx(1)
-    code, out, _ = run(capsys, "diff", "--json", "--rtol", "1.5", str(SAMPLES / "state_dict.pth"), str(tmp_path / "ft.pth"))
+    metrics = changed[0]["metrics"]
+    assert metrics["rel_l2"] == pytest.approx(1.0) and metrics["cosine"] == pytest.approx(1)
+    code, out, _ = run(
+        capsys, "diff", "--json", "--rtol", "1.5", str(SAMPLES / "state_dict.pth"), str(tmp_path / "ft.pth")
+    )
     assert code == 0 and json.loads(out)["identical"]
 
 

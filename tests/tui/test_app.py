@@ -156,3 +156,24 @@ async def test_diff_screen_lists_changes_and_filters(training: Checkpoint, tmp_p
         assert "histogram of a - b" in static_text(app, "#diff-detail")
         await pilot.press("escape")
         assert app.screen.__class__.__name__ == "InspectScreen"
+
+
+async def test_convert_dialog_writes_and_reports(tmp_path: Path) -> None:
+    import shutil
+
+    from textual.widgets import Button, Input
+
+    shutil.copy("sample_checkpoints/dataparallel.pth", tmp_path / "dp.pth")
+    app = CkptApp(read_checkpoint(tmp_path / "dp.pth"))
+    async with app.run_test(size=(140, 50)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#convert-strip").value = True
+        assert dialog.query_one("#convert-output", Input).value == str(tmp_path / "dp.safetensors")
+        dialog.query_one("#convert-run", Button).press()
+        await settle(pilot)
+        assert "wrote" in static_text(app, "#convert-result")
+    from safetensors.torch import load_file
+
+    assert set(load_file(tmp_path / "dp.safetensors")) == set(torch.load("sample_checkpoints/state_dict.pth"))

@@ -44,6 +44,7 @@ class InspectScreen(Screen[None]):
         Binding("m", "show_tab('metadata')", "Metadata", tooltip="Show non-tensor values", id="tab_metadata"),
         Binding("n", "show_tab('notices')", "Notices", tooltip="Show notices and warnings", id="tab_notices"),
         Binding("d", "diff_with", "Diff with…", tooltip="Compare this checkpoint with another file", id="diff_with"),
+        Binding("c", "convert", "Convert…", tooltip="Write safetensors or .pth, keys rewritten", id="convert"),
         Binding("question_mark,f1", "toggle_keys", "Keys", tooltip="Show or hide the key map", id="toggle_keys"),
     ]
 
@@ -153,6 +154,11 @@ class InspectScreen(Screen[None]):
         from ckpt_tui.tui.screens.diff import DiffScreen
 
         self.app.push_screen(DiffScreen(self.ckpt, other))
+
+    def action_convert(self) -> None:
+        from ckpt_tui.tui.dialogs.convert import ConvertDialog
+
+        self.app.push_screen(ConvertDialog(self.ckpt))
 
     def action_toggle_keys(self) -> None:
         if self.app.screen.query("HelpPanel"):

@@ -1,0 +1,52 @@
+"""`ckpt-tui convert IN`: strip wrapper prefixes, write safetensors (or .pth); streamed, verified, atomic."""
+
+from __future__ import annotations
+
+import argparse
+
+from ckpt_tui.commands._common import add_key_rules, add_unsafe, key_rules, open_checkpoint
+from ckpt_tui.errors import ExitCode
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "convert",
+        help="write the model state dict as safetensors (or the checkpoint as .pth), keys rewritten",
+        description="Convert a checkpoint: by default its model state dict to safetensors next to it "
+        "(model.pth -> model.safetensors). Streams tensor bytes, writes atomically, verifies by reading back, "
+        "and reports everything it could not carry. Never overwrites without --force; never modifies the input.",
+    )
+    p.add_argument("path", help="input checkpoint")
+    p.add_argument("-o", "--output", help="output file (default: next to the input)")
+    p.add_argument("--to", choices=("safetensors", "pth"), default="safetensors", help="output format")
+    p.add_argument("--key", help="the state dict to write (a key path, e.g. model_state_dict); default: detected")
+    p.add_argument("--all", dest="all_tensors", action="store_true", help="write every tensor, keyed by dotted path")
+    add_key_rules(p)
+    p.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), help="cast floating tensors (never ints or bools)")
+    p.add_argument("--max-shard-size", metavar="SIZE", help="shard the output (e.g. 5GB) with an index.json")
+    p.add_argument("--force", action="store_true", help="replace existing outputs")
+    p.add_argument("--no-verify", action="store_true", help="skip reading the output back")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_unsafe(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ckpt_tui.cli import console, emit_json
+    from ckpt_tui.commands._progress import progress_bar
+    from ckpt_tui.render.convert import convert_json, convert_renderable
+    from converters.convert import ConvertOptions, convert
+    from converters.shards import parse_size
+
+    ckpt = open_checkpoint(args.path, args.unsafe)
+    options = ConvertOptions(
+        args.output, args.to, args.key, args.all_tensors, key_rules(args), args.dtype,
+        parse_size(args.max_shard_size) if args.max_shard_size else None, args.force, not args.no_verify,
+    )  # fmt: skip
+    with progress_bar("converting") as update:
+        report = convert(ckpt, options, progress=update)
+    if args.json:
+        emit_json(convert_json(report))
+    else:
+        console().print(convert_renderable(report))
+    return ExitCode.OK

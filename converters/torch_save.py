@@ -1,0 +1,376 @@
+"""The .pth writer: the whole checkpoint again, in torch's zip format, with only its keys rewritten.
+
+The pickle is emitted from the `Entry` tree opcode by opcode (protocol 2, the globals torch itself writes), so it
+loads with `torch.load(weights_only=True)` whenever the input did; opaque objects are written back from their
+recorded recipe without importing anything. Storages are copied whole (views and ties stay views and ties) into
+64-byte aligned, uncompressed members, as torch writes them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zipfile
+from typing import IO
+
+from ckpt_tui.core.keys import KeyRules
+from ckpt_tui.dtypes import STORAGE_DTYPES
+from ckpt_tui.errors import UnsupportedFormatError
+from ckpt_tui.formats import byte_range
+from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, OpaqueRecipe, Storage, TensorInfo
+
+TYPED_STORAGE = {dtype: name for name, dtype in STORAGE_DTYPES.items() if name != "UntypedStorage"}
+NUMPY_SCALARS = {"float64": "f8", "float32": "f4", "float16": "f2", "int64": "i8", "int32": "i4", "int16": "i2",
+                 "int8": "i1", "uint64": "u8", "uint32": "u4", "uint16": "u2", "uint8": "u1", "bool": "b1"}  # fmt: skip
+STRUCT = {"f8": "d", "f4": "f", "f2": "e", "i8": "q", "i4": "i", "i2": "h", "i1": "b", "u8": "Q", "u4": "I",
+          "u2": "H", "u1": "B", "b1": "?"}  # fmt: skip
+ALIGNMENT = 64
+ARCHIVE = "archive"
+
+
+class PickleWriter:
+    """Emits a protocol-2 pickle of an Entry tree; collects the storages its tensors reference."""
+
+    def __init__(self, rules: KeyRules) -> None:
+        self.out = io.BytesIO()
+        self.rules = rules
+        self.storages: dict[tuple[str, str, str | None, int], tuple[str, Storage]] = {}
+
+    def dump(self, root: Entry) -> bytes:
+        self.out.write(b"\x80\x02")
+        self.entry(root, renaming=False)
+        self.out.write(b".")
+        return self.out.getvalue()
+
+    # -- entries ------------------------------------------------------------------------------------------------
+
+    def entry(self, e: Entry, renaming: bool) -> None:
+        if e.kind is Kind.TENSOR:
+            self.tensor(e.value)  # type: ignore[arg-type]
+        elif e.kind is Kind.MAPPING:
+            self.mapping(e)
+        elif e.kind is Kind.SEQUENCE:
+            self.sequence(e, renaming)
+        elif e.kind is Kind.OPAQUE:
+            self.opaque(e)
+        else:
+            self.value(e)
+
+    def mapping(self, e: Entry) -> None:
+        rename = _is_state_dict(e)
+        if e.type_name == "collections.OrderedDict":
+            self.reduce(GlobalRef("collections", "OrderedDict"), [])
+        else:
+            self.out.write(b"}")
+        if e.children:
+            self.out.write(b"(")
+            for key, child in e.children:
+                self.value_of(self.rules.apply(key) if rename and isinstance(key, str) else key)
+                self.entry(child, renaming=key == "param_names")
+            self.out.write(b"u")
+        if e.attrs:
+            self.out.write(b"}(")
+            for key, child in e.attrs:
+                self.value_of(key)
+                self.attrs_value(key, child, rename)
+            self.out.write(b"ub")
+
+    def attrs_value(self, key: object, child: Entry, rename: bool) -> None:
+        if key == "_metadata" and rename and child.kind is Kind.MAPPING:  # module names: "module.encoder" -> "encoder"
+            renamed = [
+                (self.rules.apply(f"{k}.").removesuffix(".") if isinstance(k, str) else k, v) for k, v in child.children
+            ]
+            self.entry(Entry(Kind.MAPPING, child.type_name, None, tuple(renamed), child.attrs), renaming=False)
+        else:
+            self.entry(child, renaming=False)
+
+    def sequence(self, e: Entry, renaming: bool) -> None:
+        items = [c for _, c in e.children]
+        if e.type_name in ("set", "frozenset"):
+            self.out.write(b"c__builtin__\n" + e.type_name.encode() + b"\n(]")
+            self.items(items)
+            self.out.write(b"tR")
+            return
+        if e.type_name == "tuple":
+            self.out.write(b"(")
+            for c in items:
+                self.entry(c, renaming=False)
+            self.out.write(b"t")
+            return
+        if e.type_name != "list":
+            raise UnsupportedFormatError(f"cannot write a {e.type_name} back into a .pth file")
+        self.out.write(b"]")
+        if renaming:  # optimizer param_names: the same key rules as the state dict
+            items = [
+                Entry(Kind.VALUE, "str", self.rules.apply(c.value)) if isinstance(c.value, str) else c for c in items
+            ]
+        self.items(items)
+
+    def items(self, items: list[Entry]) -> None:
+        if items:
+            self.out.write(b"(")
+            for c in items:
+                self.entry(c, renaming=False)
+            self.out.write(b"e")
+
+    def opaque(self, e: Entry) -> None:
+        recipe = e.value
+        if not isinstance(recipe, OpaqueRecipe):
+            if e.type_name.startswith("torch.sparse_"):
+                return self.sparse(e)
+            raise UnsupportedFormatError(f"cannot write {e.type_name} back into a .pth file")
+        if recipe.module_view:
+            raise UnsupportedFormatError(
+                f"the checkpoint holds a whole pickled module ({e.type_name}); --to pth cannot rewrite it: "
+                "use --to safetensors, or save its state_dict()"
+            )
+        children = dict(e.children)
+        args = children.get("args")
+        self.global_(recipe.cls)
+        self.out.write(b"(")
+        for _, c in args.children if args else ():
+            self.entry(c, renaming=False)
+        self.out.write(b"tR" if recipe.called else b"t\x81")
+        self.opaque_state(recipe, e, children)
+
+    def opaque_state(self, recipe: OpaqueRecipe, e: Entry, children: dict[object, Entry]) -> None:
+        if "items" in children:
+            self.items([c for _, c in children["items"].children])
+        if "dict_items" in children and children["dict_items"].children:
+            self.out.write(b"(")
+            for k, c in children["dict_items"].children:
+                self.value_of(k)
+                self.entry(c, renaming=False)
+            self.out.write(b"u")
+        reserved = {"args", "kwargs", "items", "dict_items"}
+        if recipe.spread_state:
+            state = [(k, c) for k, c in e.children if k not in reserved]
+            self.out.write(b"}(")
+            for k, c in state:
+                self.value_of(k)
+                self.entry(c, renaming=False)
+            self.out.write(b"ub")
+        elif "state" in children:
+            self.entry(children["state"], renaming=False)
+            self.out.write(b"b")
+
+    def sparse(self, e: Entry) -> None:
+        layout = e.type_name.removesuffix(" tensor")
+        self.global_(GlobalRef("torch._utils", "_rebuild_sparse_tensor"))
+        self.out.write(b"(")
+        self.reduce(GlobalRef("torch.serialization", "_get_layout"), [layout])
+        self.out.write(b"(")
+        for _, c in e.children:
+            self.entry(c, renaming=False)
+        self.out.write(b"ttR")
+
+    # -- tensors ------------------------------------------------------------------------------------------------
+
+    def tensor(self, info: TensorInfo) -> None:
+        if info.is_parameter:
+            self.global_(GlobalRef("torch._utils", "_rebuild_parameter"))
+            self.out.write(b"(")
+        if info.device == "meta":
+            self.global_(GlobalRef("torch._utils", "_rebuild_meta_tensor_no_storage"))
+            self.out.write(b"(")
+            self.global_(GlobalRef("torch", info.dtype))
+            self.shape_args(info)
+            self.out.write(b"tR")
+        elif info.quantization is not None:
+            self.qtensor(info)
+        elif info.dtype in TYPED_STORAGE:
+            self.global_(GlobalRef("torch._utils", "_rebuild_tensor_v2"))
+            self.out.write(b"(")
+            self.storage(info, TYPED_STORAGE[info.dtype], info.storage.numel)
+            self.shape_args(info, offset=True)
+            self.hooks()
+            self.out.write(b"tR")
+        else:  # dtypes without a typed storage class: an untyped (byte) storage and the dtype
+            self.global_(GlobalRef("torch._utils", "_rebuild_tensor_v3"))
+            self.out.write(b"(")
+            self.storage(info, None, info.storage.nbytes)
+            self.shape_args(info, offset=True)
+            self.hooks()
+            self.global_(GlobalRef("torch", info.dtype))
+            self.out.write(b"tR")
+        if info.is_parameter:
+            self.value_of(info.requires_grad)
+            self.hooks()
+            self.out.write(b"tR")
+
+    def qtensor(self, info: TensorInfo) -> None:
+        q = info.quantization
+        if q is None or q.scheme != "per_tensor_affine":
+            raise UnsupportedFormatError(f"tensor '{info.key}': only per-tensor quantized tensors can be written")
+        self.global_(GlobalRef("torch._utils", "_rebuild_qtensor"))
+        self.out.write(b"(")
+        self.storage(info, TYPED_STORAGE[info.dtype], info.storage.numel)
+        self.value_of(info.storage_offset)
+        self.value_of(tuple(info.shape))
+        self.value_of(tuple(info.stride))
+        self.out.write(b"(")
+        self.global_(GlobalRef("torch", q.scheme))
+        self.value_of(q.scale)
+        self.value_of(q.zero_point)
+        self.out.write(b"t")
+        self.value_of(info.requires_grad)
+        self.hooks()
+        self.out.write(b"tR")
+
+    def shape_args(self, info: TensorInfo, offset: bool = False) -> None:
+        if offset:
+            self.value_of(info.storage_offset)
+        self.value_of(tuple(info.shape))
+        self.value_of(tuple(info.stride))
+        self.value_of(info.requires_grad if not info.is_parameter else False)
+
+    def storage(self, info: TensorInfo, typed: str | None, numel: int) -> None:
+        s = info.storage
+        identity = (s.file, s.key, s.member, s.offset)
+        if identity not in self.storages:
+            self.storages[identity] = (str(len(self.storages)), s)
+        key = self.storages[identity][0]
+        self.out.write(b"(")
+        self.value_of("storage")
+        self.global_(GlobalRef("torch", typed) if typed else GlobalRef("torch.storage", "UntypedStorage"))
+        self.value_of(key)
+        self.value_of(s.device)
+        self.value_of(numel)
+        self.out.write(b"tQ")
+
+    def hooks(self) -> None:
+        self.reduce(GlobalRef("collections", "OrderedDict"), [])
+
+    # -- values -------------------------------------------------------------------------------------------------
+
+    def value(self, e: Entry) -> None:
+        v = e.value
+        if e.type_name == "torch.Size":
+            self.reduce(GlobalRef("torch", "Size"), [tuple(v)])  # type: ignore[arg-type]
+        elif e.type_name == "torch.device":
+            kind, _, index = str(v).partition(":")
+            self.reduce(GlobalRef("torch", "device"), [kind, int(index)] if index else [kind])
+        elif e.type_name in ("torch.dtype", "torch.layout", "torch.qscheme"):
+            module, _, name = str(v).rpartition(".")
+            self.global_(GlobalRef(module, name))
+        elif e.type_name.startswith("numpy.") and e.type_name != "numpy.ndarray":
+            self.numpy_scalar(e)
+        elif isinstance(v, ArrayValue):
+            self.numpy_array(v)
+        elif isinstance(v, GlobalRef):
+            self.global_(v)
+        elif e.type_name == "cycle":
+            raise UnsupportedFormatError("the checkpoint holds a self-referencing object; it cannot be rewritten")
+        else:
+            self.value_of(v)
+
+    def numpy_scalar(self, e: Entry) -> None:
+        code = NUMPY_SCALARS.get(e.type_name.removeprefix("numpy."))
+        if code is None:
+            raise UnsupportedFormatError(f"cannot write a {e.type_name} value back into a .pth file")
+        self.global_(GlobalRef("numpy.core.multiarray", "scalar"))
+        self.out.write(b"(")
+        self.numpy_dtype(code, "<")
+        self.value_of(struct.pack("<" + STRUCT[code], e.value))
+        self.out.write(b"tR")
+
+    def numpy_array(self, a: ArrayValue) -> None:
+        self.global_(GlobalRef("numpy.core.multiarray", "_reconstruct"))
+        self.out.write(b"(")
+        self.global_(GlobalRef("numpy", "ndarray"))
+        self.value_of((0,))
+        self.value_of(b"b")
+        self.out.write(b"tR(")
+        self.value_of(1)
+        self.value_of(tuple(a.shape))
+        order = a.dtype[0] if a.dtype[0] in "<>|=" else "<"
+        self.numpy_dtype(a.dtype.lstrip("<>|="), order)
+        self.value_of(a.fortran_order)
+        self.value_of(a.data if isinstance(a.data, bytes) else b"")
+        self.out.write(b"tb")
+
+    def numpy_dtype(self, code: str, order: str) -> None:
+        self.reduce(GlobalRef("numpy", "dtype"), [code, False, True])
+        self.out.write(b"(")
+        for item in (3, order if code not in ("i1", "u1", "b1") else "|", None, None, None, -1, -1, 0):
+            self.value_of(item)
+        self.out.write(b"tb")
+
+    def value_of(self, v: object) -> None:
+        """A plain Python value, as pickle protocol 2 writes it."""
+        w = self.out.write
+        if v is None:
+            w(b"N")
+        elif v is True or v is False:
+            w(b"\x88" if v else b"\x89")
+        elif isinstance(v, int):
+            w(b"J" + struct.pack("<i", v)) if -(2**31) <= v < 2**31 else self._long(v)
+        elif isinstance(v, float):
+            w(b"G" + struct.pack(">d", v))
+        elif isinstance(v, str):
+            data = v.encode("utf-8", "surrogatepass")
+            w(b"X" + struct.pack("<I", len(data)) + data)
+        elif isinstance(v, bytes):
+            self.reduce(GlobalRef("_codecs", "encode"), [v.decode("latin-1"), "latin1"])
+        elif isinstance(v, complex):
+            self.reduce(GlobalRef("__builtin__", "complex"), [v.real, v.imag])
+        elif isinstance(v, tuple):
+            w(b"(")
+            for item in v:
+                self.value_of(item)
+            w(b"t")
+        else:
+            raise UnsupportedFormatError(f"cannot write a {type(v).__name__} value back into a .pth file")
+
+    def _long(self, v: int) -> None:
+        data = v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True)
+        self.out.write(b"\x8a" + bytes([len(data)]) + data)
+
+    def global_(self, ref: GlobalRef) -> None:
+        self.out.write(b"c" + ref.module.encode() + b"\n" + ref.name.encode() + b"\n")
+
+    def reduce(self, ref: GlobalRef, args: list[object]) -> None:
+        self.global_(ref)
+        self.value_of(tuple(args))
+        self.out.write(b"R")
+
+
+def _is_state_dict(e: Entry) -> bool:
+    tensors = sum(1 for _, c in e.children if c.kind is Kind.TENSOR)
+    return tensors > 0 and tensors * 2 >= len(e.children)
+
+
+def write_pth(ckpt: Checkpoint, rules: KeyRules, out: IO[bytes]) -> None:
+    """The whole checkpoint, keys rewritten by `rules`, as a torch zip archive on `out`."""
+    writer = PickleWriter(rules)
+    data_pkl = writer.dump(ckpt.root)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        _write_member(archive, out, f"{ARCHIVE}/data.pkl", [data_pkl], len(data_pkl))
+        _write_member(archive, out, f"{ARCHIVE}/byteorder", [b"little"], 6)
+        for key, storage in writer.storages.values():
+            _write_member(archive, out, f"{ARCHIVE}/data/{key}", _storage_bytes(storage), storage.nbytes)
+        _write_member(archive, out, f"{ARCHIVE}/version", [b"3\n"], 2)
+
+
+def _write_member(archive: zipfile.ZipFile, out: IO[bytes], name: str, chunks: object, size: int) -> None:
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    info.file_size = size
+    zip64 = size * 1.05 > zipfile.ZIP64_LIMIT
+    header = 30 + len(name.encode()) + (20 if zip64 else 0)
+    pad = -(out.tell() + header + 4) % ALIGNMENT  # an extra field pads the data to a 64-byte boundary
+    info.extra = struct.pack("<HH", 0x4B46, pad) + b"Z" * pad
+    with archive.open(info, "w", force_zip64=zip64) as member:
+        for chunk in chunks:  # type: ignore[attr-defined]
+            member.write(chunk)
+
+
+def _storage_bytes(storage: Storage, chunk: int = 64 << 20) -> object:
+    start, available = byte_range(storage)
+    length = storage.nbytes
+    if length > available:
+        raise UnsupportedFormatError(f"storage {storage.key} is shorter than declared; cannot copy it")
+    with open(storage.file, "rb") as f:
+        for offset in range(0, length, chunk):
+            yield os.pread(f.fileno(), min(chunk, length - offset), start + offset)
