@@ -97,18 +97,29 @@ def _write_safetensors(
                 verify_file(out.readable_path, shard, plan.metadata, cancel)
     casts = {t.dtype for t in tensors if t.dtype != t.info.dtype}
     return ConvertReport(
-        plan.source.path, tuple(paths), "safetensors", plan.scope, len(tensors), total, plan.aliases,
-        plan.renamed, tuple(k for k in plan.metadata if k not in plan.aliases), tuple(plan.not_carried),
-        options.verify, casts.pop() if casts else None,
-    )  # fmt: skip
+        plan.source.path,
+        tuple(paths),
+        "safetensors",
+        plan.scope,
+        len(tensors),
+        total,
+        plan.aliases,
+        plan.renamed,
+        tuple(k for k in plan.metadata if k not in plan.aliases),
+        tuple(plan.not_carried),
+        options.verify,
+        casts.pop() if casts else None,
+    )
 
 
 def _convert_pth(ckpt: Checkpoint, output: str, options: ConvertOptions) -> ConvertReport:
     from converters.torch_save import write_pth
 
     if options.dtype or options.max_shard_size or options.all_tensors or options.key:
-        raise UsageError("--to pth rewrites the whole checkpoint's keys only: --dtype, --max-shard-size, --all and "
-                         "--key apply to safetensors output")  # fmt: skip
+        raise UsageError(
+            "--to pth rewrites the whole checkpoint's keys only: --dtype, --max-shard-size, --all and "
+            "--key apply to safetensors output"
+        )
     with atomic_outputs([output], options.force) as pending, os.fdopen(pending[0].fd, "wb", closefd=False) as out:
         write_pth(ckpt, options.rules, out)
         out.flush()
@@ -116,9 +127,19 @@ def _convert_pth(ckpt: Checkpoint, output: str, options: ConvertOptions) -> Conv
             verify_same_tree(ckpt, read_checkpoint(pending[0].readable_path), options.rules, output)
     renamed = {k: options.rules.apply(k) for k in ckpt.tensors if options.rules.apply(k) != k}
     return ConvertReport(
-        ckpt.path, (output,), "pth", "(whole checkpoint)", len(ckpt.tensors), os.path.getsize(output), {}, renamed,
-        (), (), options.verify, None,
-    )  # fmt: skip
+        ckpt.path,
+        (output,),
+        "pth",
+        "(whole checkpoint)",
+        len(ckpt.tensors),
+        os.path.getsize(output),
+        {},
+        renamed,
+        (),
+        (),
+        options.verify,
+        None,
+    )
 
 
 def verify_same_tree(source: Checkpoint, written: Checkpoint, rules: KeyRules, output: str) -> None:

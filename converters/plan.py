@@ -16,8 +16,14 @@ from ckpt_tui.dtypes import FLOATING, TO_SAFETENSORS
 from ckpt_tui.errors import UsageError
 from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, TensorInfo, walk, walk_dotted
 
-CASTS = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
-         "fp32": "float32", "float32": "float32"}  # fmt: skip
+CASTS = {
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+    "fp16": "float16",
+    "float16": "float16",
+    "fp32": "float32",
+    "float32": "float32",
+}
 MAX_ARRAY_ELEMENTS = 1 << 16  # numpy arrays up to this size are carried as JSON lists
 
 
@@ -46,9 +52,12 @@ class ConversionPlan:
 
 
 def plan_safetensors(
-    ckpt: Checkpoint, key: str | None = None, all_tensors: bool = False, rules: KeyRules | None = None,
+    ckpt: Checkpoint,
+    key: str | None = None,
+    all_tensors: bool = False,
+    rules: KeyRules | None = None,
     dtype: str | None = None,
-) -> ConversionPlan:  # fmt: skip
+) -> ConversionPlan:
     rules = rules or KeyRules()
     cast = _cast(dtype)
     if all_tensors:
@@ -176,8 +185,20 @@ def _json_value(value: object) -> object | None:
     return None
 
 
-_STRUCT = {"f8": "d", "f4": "f", "f2": "e", "i8": "q", "i4": "i", "i2": "h", "i1": "b", "u8": "Q", "u4": "I",
-           "u2": "H", "u1": "B", "b1": "?"}  # fmt: skip
+_STRUCT = {
+    "f8": "d",
+    "f4": "f",
+    "f2": "e",
+    "i8": "q",
+    "i4": "i",
+    "i2": "h",
+    "i1": "b",
+    "u8": "Q",
+    "u4": "I",
+    "u2": "H",
+    "u1": "B",
+    "b1": "?",
+}
 
 
 def _array_json(array: ArrayValue) -> object | None:

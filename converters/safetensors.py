@@ -24,8 +24,11 @@ def header_bytes(tensors: list[OutputTensor], metadata: dict[str, str]) -> bytes
     header: dict[str, object] = {"__metadata__": metadata} if metadata else {}
     offset = 0
     for t in tensors:
-        header[t.name] = {"dtype": TO_SAFETENSORS[t.dtype], "shape": list(t.info.shape),
-                          "data_offsets": [offset, offset + t.nbytes]}  # fmt: skip
+        header[t.name] = {
+            "dtype": TO_SAFETENSORS[t.dtype],
+            "shape": list(t.info.shape),
+            "data_offsets": [offset, offset + t.nbytes],
+        }
         offset += t.nbytes
     raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     raw += b" " * (-len(raw) % 8)  # the data buffer starts 8-byte aligned, as the reference writer pads it
@@ -33,9 +36,14 @@ def header_bytes(tensors: list[OutputTensor], metadata: dict[str, str]) -> bytes
 
 
 def write_file(
-    fd: int, tensors: list[OutputTensor], metadata: dict[str, str], progress: Progress | None = None,
-    cancel: threading.Event | None = None, done: int = 0, total: int = 0,
-) -> int:  # fmt: skip
+    fd: int,
+    tensors: list[OutputTensor],
+    metadata: dict[str, str],
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    done: int = 0,
+    total: int = 0,
+) -> int:
     """One safetensors file to `fd`; returns the running byte count for progress across shards."""
     _write_all(fd, header_bytes(tensors, metadata))
     for t in tensors:

@@ -21,10 +21,34 @@ from ckpt_tui.formats import byte_range
 from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, OpaqueRecipe, Storage, TensorInfo
 
 TYPED_STORAGE = {dtype: name for name, dtype in STORAGE_DTYPES.items() if name != "UntypedStorage"}
-NUMPY_SCALARS = {"float64": "f8", "float32": "f4", "float16": "f2", "int64": "i8", "int32": "i4", "int16": "i2",
-                 "int8": "i1", "uint64": "u8", "uint32": "u4", "uint16": "u2", "uint8": "u1", "bool": "b1"}  # fmt: skip
-STRUCT = {"f8": "d", "f4": "f", "f2": "e", "i8": "q", "i4": "i", "i2": "h", "i1": "b", "u8": "Q", "u4": "I",
-          "u2": "H", "u1": "B", "b1": "?"}  # fmt: skip
+NUMPY_SCALARS = {
+    "float64": "f8",
+    "float32": "f4",
+    "float16": "f2",
+    "int64": "i8",
+    "int32": "i4",
+    "int16": "i2",
+    "int8": "i1",
+    "uint64": "u8",
+    "uint32": "u4",
+    "uint16": "u2",
+    "uint8": "u1",
+    "bool": "b1",
+}
+STRUCT = {
+    "f8": "d",
+    "f4": "f",
+    "f2": "e",
+    "i8": "q",
+    "i4": "i",
+    "i2": "h",
+    "i1": "b",
+    "u8": "Q",
+    "u4": "I",
+    "u2": "H",
+    "u1": "B",
+    "b1": "?",
+}
 ALIGNMENT = 64
 ARCHIVE = "archive"
 

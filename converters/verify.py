@@ -14,8 +14,9 @@ from converters.copy import tensor_chunks
 from converters.plan import OutputTensor
 
 
-def verify_file(path: str, tensors: list[OutputTensor], metadata: dict[str, str],
-                cancel: threading.Event | None = None) -> None:  # fmt: skip
+def verify_file(
+    path: str, tensors: list[OutputTensor], metadata: dict[str, str], cancel: threading.Event | None = None
+) -> None:
     _check_with_reference(path, tensors, metadata)
     written = read_checkpoint(path).tensors
     for t in tensors:

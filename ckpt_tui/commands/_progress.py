@@ -23,9 +23,13 @@ def progress_bar(description: str) -> Iterator[Update]:
 
     start = time.monotonic()
     progress = Progress(
-        "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-        transient=True, console=Console(stderr=True),
-    )  # fmt: skip
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        console=Console(stderr=True),
+    )
     task = progress.add_task(description, total=None)
 
     def update(done: int, total: int) -> None:

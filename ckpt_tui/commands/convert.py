@@ -40,9 +40,16 @@ def run(args: argparse.Namespace) -> int:
 
     ckpt = open_checkpoint(args.path, args.unsafe)
     options = ConvertOptions(
-        args.output, args.to, args.key, args.all_tensors, key_rules(args), args.dtype,
-        parse_size(args.max_shard_size) if args.max_shard_size else None, args.force, not args.no_verify,
-    )  # fmt: skip
+        args.output,
+        args.to,
+        args.key,
+        args.all_tensors,
+        key_rules(args),
+        args.dtype,
+        parse_size(args.max_shard_size) if args.max_shard_size else None,
+        args.force,
+        not args.no_verify,
+    )
     with progress_bar("converting") as update:
         report = convert(ckpt, options, progress=update)
     if args.json:

@@ -46,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     if args.rtol < 0 or args.atol < 0:
         raise UsageError("--rtol and --atol must not be negative")
     a, b = open_checkpoint(args.a, args.unsafe), open_checkpoint(args.b, args.unsafe)
-    options = DiffOptions(args.rtol, args.atol, args.key_a or args.key, args.key_b or args.key,
-                          key_rules(args), args.only, args.exclude)  # fmt: skip
+    options = DiffOptions(
+        args.rtol, args.atol, args.key_a or args.key, args.key_b or args.key, key_rules(args), args.only, args.exclude
+    )
     if sys.stdout.isatty() and not (args.json or args.no_tui):
         from ckpt_tui.tui.app import CkptApp
 

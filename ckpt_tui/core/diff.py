@@ -118,10 +118,16 @@ def diff_checkpoints(
             progress(done, total)
     values = _value_changes(a, b, options) if whole else []
     return DiffReport(
-        a.path, b.path, scope_a, scope_b, options,
-        tuple(k for k in tensors_a if k not in tensors_b), tuple(k for k in tensors_b if k not in tensors_a),
-        tuple(pairs), tuple(values),
-    )  # fmt: skip
+        a.path,
+        b.path,
+        scope_a,
+        scope_b,
+        options,
+        tuple(k for k in tensors_a if k not in tensors_b),
+        tuple(k for k in tensors_b if k not in tensors_a),
+        tuple(pairs),
+        tuple(values),
+    )
 
 
 Scope = tuple[str, dict[str, TensorInfo]]

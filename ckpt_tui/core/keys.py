@@ -7,7 +7,7 @@ order: strip, rename, add. Two keys that end up with one name are an error that 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -95,14 +95,16 @@ def wrapper_prefixes(keys: Iterable[str]) -> dict[str, int]:
     return counts
 
 
-def explain_key_mismatch(only_left: list[str] | tuple[str, ...], only_right: list[str] | tuple[str, ...]) -> str | None:
+def explain_key_mismatch(
+    left: Sequence[str], right: Sequence[str], labels: tuple[str, str] = ("keys only in A", "keys only in B")
+) -> str | None:
     """A one-line hint when a wrapper prefix on one side explains the keys missing on the other."""
-    for left, right, side in ((only_left, only_right, "first"), (only_right, only_left, "second")):
-        if not left:
+    for keys, others, label in ((left, right, labels[0]), (right, left, labels[1])):
+        if not keys:
             continue
         for prefix in WRAPPER_PREFIXES:
-            carrying = [k for k in left if k.startswith(prefix) or "." + prefix in k]
-            if len(carrying) == len(left) and {strip_component(k, prefix) for k in left} & set(right):
+            carrying = [k for k in keys if k.startswith(prefix) or "." + prefix in k]
+            if len(carrying) == len(keys) and {strip_component(k, prefix) for k in keys} & set(others):
                 flag = "--strip-module" if prefix == MODULE_PREFIX else "--strip-wrappers"
-                return f"all {len(left)} keys only in the {side} side carry '{prefix}' — use {flag}"
+                return f"all {len(keys)} {label} carry '{prefix}' — use {flag}"
     return None

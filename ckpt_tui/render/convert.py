@@ -30,8 +30,11 @@ def convert_renderable(report: ConvertReport) -> RenderableType:
         lines = [f"{alias} = {kept}" for alias, kept in report.aliases.items()]
         parts.append(_listing(f"{len(report.aliases)} aliases stored once (recorded in __metadata__)", lines))
     if report.metadata:
-        parts.append(_listing(f"{len(report.metadata)} non-tensor entries carried in __metadata__ as JSON",
-                              list(report.metadata)))  # fmt: skip
+        parts.append(
+            _listing(
+                f"{len(report.metadata)} non-tensor entries carried in __metadata__ as JSON", list(report.metadata)
+            )
+        )
     if report.not_carried:
         parts.append(_listing(f"{len(report.not_carried)} entries NOT carried", _grouped(report), style="yellow"))
     return Group(*parts)
@@ -42,8 +45,10 @@ def _grouped(report: ConvertReport) -> list[str]:
     groups: dict[tuple[str, str], list[str]] = {}
     for path, why in report.not_carried:
         groups.setdefault((path.split(".")[0], why), []).append(path)
-    return [paths[0] + f": {why}" if len(paths) == 1 else f"{len(paths)} entries under {top}: {why}"
-            for (top, why), paths in groups.items()]  # fmt: skip
+    return [
+        paths[0] + f": {why}" if len(paths) == 1 else f"{len(paths)} entries under {top}: {why}"
+        for (top, why), paths in groups.items()
+    ]
 
 
 def _listing(title: str, lines: list[str], style: str = "") -> Text:
@@ -58,9 +63,16 @@ def _listing(title: str, lines: list[str], style: str = "") -> Text:
 def convert_json(report: ConvertReport) -> dict[str, Any]:
     return {
         "schema_version": JSON_SCHEMA_VERSION,
-        "source": report.source, "scope": report.scope, "outputs": list(report.outputs), "format": report.to,
-        "tensors_written": report.tensors_written, "bytes_written": report.bytes_written, "cast": report.cast,
-        "verified": report.verified, "renamed": report.renamed, "aliases": report.aliases,
+        "source": report.source,
+        "scope": report.scope,
+        "outputs": list(report.outputs),
+        "format": report.to,
+        "tensors_written": report.tensors_written,
+        "bytes_written": report.bytes_written,
+        "cast": report.cast,
+        "verified": report.verified,
+        "renamed": report.renamed,
+        "aliases": report.aliases,
         "metadata": list(report.metadata),
         "not_carried": [{"path": p, "reason": r} for p, r in report.not_carried],
-    }  # fmt: skip
+    }

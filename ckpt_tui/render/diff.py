@@ -72,9 +72,14 @@ def _changed_table(changed: list[TensorDiff]) -> Table:
         m = t.metrics
         assert m is not None
         table.add_row(
-            Text(printable(t.key)), format_number(m.max_abs), format_number(m.mean_abs), format_number(m.max_rel),
-            format_number(m.rel_l2), format_number(m.cosine), f"{m.mismatched:,} / {m.numel:,}",
-        )  # fmt: skip
+            Text(printable(t.key)),
+            format_number(m.max_abs),
+            format_number(m.mean_abs),
+            format_number(m.max_rel),
+            format_number(m.rel_l2),
+            format_number(m.cosine),
+            f"{m.mismatched:,} / {m.numel:,}",
+        )
     if len(changed) > MAX_LISTED:
         table.add_row(f"… {len(changed) - MAX_LISTED} more", *[""] * 6)
     return table
@@ -99,24 +104,30 @@ def diff_json(report: DiffReport) -> dict[str, Any]:
         "identical": report.identical,
         "hint": report.hint,
         "counts": {
-            "compared": len(report.tensors), "equal": sum(1 for t in report.tensors if t.status == "equal"),
-            "changed": len(report.changed), "shape_changes": len(report.shape_changes),
-            "dtype_changes": len(report.dtype_changes), "only_in_a": len(report.only_a),
-            "only_in_b": len(report.only_b), "values_changed": len(report.values),
+            "compared": len(report.tensors),
+            "equal": sum(1 for t in report.tensors if t.status == "equal"),
+            "changed": len(report.changed),
+            "shape_changes": len(report.shape_changes),
+            "dtype_changes": len(report.dtype_changes),
+            "only_in_a": len(report.only_a),
+            "only_in_b": len(report.only_b),
+            "values_changed": len(report.values),
         },
         "only_in_a": list(report.only_a),
         "only_in_b": list(report.only_b),
         "tensors": [_tensor_json(t) for t in report.tensors],
         "values": [{"path": v.path, "a": v.a, "b": v.b} for v in report.values],
-    }  # fmt: skip
+    }
 
 
 def _tensor_json(t: TensorDiff) -> dict[str, Any]:
     return {
-        "key": t.key, "status": t.status,
-        "a": {"dtype": t.a.dtype, "shape": list(t.a.shape)}, "b": {"dtype": t.b.dtype, "shape": list(t.b.shape)},
+        "key": t.key,
+        "status": t.status,
+        "a": {"dtype": t.a.dtype, "shape": list(t.a.shape)},
+        "b": {"dtype": t.b.dtype, "shape": list(t.b.shape)},
         "metrics": None if t.metrics is None else _metrics_json(t.metrics),
-    }  # fmt: skip
+    }
 
 
 def _metrics_json(m: PairMetrics) -> dict[str, Any]:
@@ -124,6 +135,12 @@ def _metrics_json(m: PairMetrics) -> dict[str, Any]:
         return x if x is None or abs(x) != float("inf") else ("inf" if x > 0 else "-inf")
 
     return {
-        "numel": m.numel, "outside_tolerance": m.mismatched, "max_abs": num(m.max_abs), "mean_abs": num(m.mean_abs),
-        "max_rel": num(m.max_rel), "rel_l2": num(m.rel_l2), "cosine": num(m.cosine), "bit_identical": m.bit_identical,
-    }  # fmt: skip
+        "numel": m.numel,
+        "outside_tolerance": m.mismatched,
+        "max_abs": num(m.max_abs),
+        "mean_abs": num(m.mean_abs),
+        "max_rel": num(m.max_rel),
+        "rel_l2": num(m.rel_l2),
+        "cosine": num(m.cosine),
+        "bit_identical": m.bit_identical,
+    }

@@ -18,8 +18,13 @@ def stats_table(stats: dict[str, TensorStats]) -> Table:
     for key, s in stats.items():
         flagged = s.nan_count or s.inf_count
         table.add_row(
-            Text(printable(key), style="red" if flagged else ""), format_number(s.min), format_number(s.max),
-            format_number(s.mean), format_number(s.std), f"{s.nan_count:,}", f"{s.inf_count:,}",
+            Text(printable(key), style="red" if flagged else ""),
+            format_number(s.min),
+            format_number(s.max),
+            format_number(s.mean),
+            format_number(s.std),
+            f"{s.nan_count:,}",
+            f"{s.inf_count:,}",
             f"{s.zero_fraction:.1%}",
-        )  # fmt: skip
+        )
     return table

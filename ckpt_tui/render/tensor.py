@@ -107,9 +107,16 @@ def stats_json(stats: TensorStats) -> dict[str, Any]:
         return None if isinstance(v, float) and not math.isfinite(v) else v
 
     return {
-        "min": number(stats.min), "max": number(stats.max), "mean": number(stats.mean), "std": number(stats.std),
-        "finite": stats.finite, "nan": stats.nan_count, "inf": stats.inf_count, "zeros": stats.zero_count,
+        "min": number(stats.min),
+        "max": number(stats.max),
+        "mean": number(stats.mean),
+        "std": number(stats.std),
+        "finite": stats.finite,
+        "nan": stats.nan_count,
+        "inf": stats.inf_count,
+        "zeros": stats.zero_count,
         "of_magnitude": stats.of_magnitude,
-        "histogram": None if stats.histogram is None else {
-            "edges": list(stats.histogram.edges), "counts": list(stats.histogram.counts)},
-    }  # fmt: skip
+        "histogram": None
+        if stats.histogram is None
+        else {"edges": list(stats.histogram.edges), "counts": list(stats.histogram.counts)},
+    }

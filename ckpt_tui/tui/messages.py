@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from ckpt_tui.core.check import LoadReport
 from ckpt_tui.core.diff import DiffReport
 from ckpt_tui.core.stats import Histogram, TensorStats
 
@@ -45,3 +46,8 @@ class DiffDetailComputed(Message):
 class WorkFailed(Message):
     title: str
     error: str
+
+
+@dataclass
+class CheckFinished(Message):
+    report: LoadReport

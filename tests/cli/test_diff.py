@@ -30,8 +30,16 @@ def test_differences_exit_1_with_json(capsys: pytest.CaptureFixture[str], tmp_pa
     code, out, _ = run(capsys, "diff", "--json", str(SAMPLES / "state_dict.pth"), str(tmp_path / "ft.pth"))
     doc = json.loads(out)
     assert code == 1 and doc["schema_version"] == 1 and doc["identical"] is False
-    assert doc["counts"] == {"compared": 9, "equal": 8, "changed": 1, "shape_changes": 0, "dtype_changes": 0,
-                             "only_in_a": 0, "only_in_b": 0, "values_changed": 0}  # fmt: skip
+    assert doc["counts"] == {
+        "compared": 9,
+        "equal": 8,
+        "changed": 1,
+        "shape_changes": 0,
+        "dtype_changes": 0,
+        "only_in_a": 0,
+        "only_in_b": 0,
+        "values_changed": 0,
+    }
     changed = [t for t in doc["tensors"] if t["status"] == "changed"]
     assert [t["key"] for t in changed] == ["head.weight"]
     metrics = changed[0]["metrics"]

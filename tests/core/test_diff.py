@@ -27,10 +27,20 @@ def test_identical_files(tmp_path: Path) -> None:
 
 
 def test_every_kind_of_change(tmp_path: Path) -> None:
-    base = {"same": torch.ones(3), "moved": torch.ones(4), "reshaped": torch.ones(2, 3), "cast": torch.ones(2),
-            "gone": torch.ones(1)}  # fmt: skip
-    new = {"same": torch.ones(3), "moved": torch.tensor([1.0, 1.0, 1.5, 1.0]), "reshaped": torch.ones(3, 2),
-           "cast": torch.ones(2, dtype=torch.float16), "added": torch.ones(1)}  # fmt: skip
+    base = {
+        "same": torch.ones(3),
+        "moved": torch.ones(4),
+        "reshaped": torch.ones(2, 3),
+        "cast": torch.ones(2),
+        "gone": torch.ones(1),
+    }
+    new = {
+        "same": torch.ones(3),
+        "moved": torch.tensor([1.0, 1.0, 1.5, 1.0]),
+        "reshaped": torch.ones(3, 2),
+        "cast": torch.ones(2, dtype=torch.float16),
+        "added": torch.ones(1),
+    }
     report = diff(tmp_path, {"epoch": 3, "lr": 1e-3, "w": base}, {"epoch": 4, "lr": 1e-3, "w": new})
     status = {t.key: t.status for t in report.tensors}
     assert status == {"w.same": "equal", "w.moved": "changed", "w.reshaped": "shape", "w.cast": "equal"}
@@ -62,8 +72,11 @@ def test_nan_in_the_same_place_is_equal(tmp_path: Path) -> None:
 
 def test_integers_and_bool_exactly(tmp_path: Path) -> None:
     big = 2**60
-    report = diff(tmp_path, {"i": torch.tensor([big]), "b": torch.tensor([True])},
-                  {"i": torch.tensor([big + 1]), "b": torch.tensor([False])})  # fmt: skip
+    report = diff(
+        tmp_path,
+        {"i": torch.tensor([big]), "b": torch.tensor([True])},
+        {"i": torch.tensor([big + 1]), "b": torch.tensor([False])},
+    )
     assert {t.key: t.metrics.mismatched for t in report.tensors} == {"i": 1, "b": 1}  # type: ignore[union-attr]
 
 

@@ -177,3 +177,19 @@ async def test_convert_dialog_writes_and_reports(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
     assert set(load_file(tmp_path / "dp.safetensors")) == set(torch.load("sample_checkpoints/state_dict.pth"))
+
+
+async def test_check_against_a_model_class(training: Checkpoint) -> None:
+    from textual.widgets import Input
+
+    from ckpt_tui.tui.dialogs.report import ReportDialog
+
+    app = CkptApp(training)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("k")
+        await pilot.pause()
+        app.screen.query_one(Input).value = "sample_checkpoints.models:TinyNet"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ReportDialog)
+        assert "loads cleanly" in static_text(app, "Static") and "load_state_dict" in static_text(app, "#report-body")

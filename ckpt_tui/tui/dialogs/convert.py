@@ -47,10 +47,18 @@ class ConvertDialog(ModalScreen[None]):
         with Vertical(id="convert-box"):
             yield Static(Text(printable(f"Convert {self.ckpt.path}"), style="bold"))
             with Horizontal(classes="convert-row"):
-                yield Select([("safetensors", "safetensors"), (".pth", "pth")], value="safetensors",
-                             allow_blank=False, id="convert-to")  # fmt: skip
-                yield Select([("keep dtypes", ""), ("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32")], value="",
-                             allow_blank=False, id="convert-dtype")  # fmt: skip
+                yield Select(
+                    [("safetensors", "safetensors"), (".pth", "pth")],
+                    value="safetensors",
+                    allow_blank=False,
+                    id="convert-to",
+                )
+                yield Select(
+                    [("keep dtypes", ""), ("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32")],
+                    value="",
+                    allow_blank=False,
+                    id="convert-dtype",
+                )
             yield Checkbox("strip wrapper prefixes (module., _orig_mod., FSDP)", id="convert-strip")
             yield Label("output")
             yield Input(default_output(self.ckpt.path, "safetensors"), id="convert-output")

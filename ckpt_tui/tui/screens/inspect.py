@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from rich.console import Group, RenderableType
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
@@ -26,7 +26,7 @@ from ckpt_tui.render.optimizer import optimizer_renderable
 from ckpt_tui.render.summary import notices_renderable
 from ckpt_tui.tui.commands import TensorFinder
 from ckpt_tui.tui.dialogs.path_prompt import PathPrompt
-from ckpt_tui.tui.messages import StatsComputed
+from ckpt_tui.tui.messages import CheckFinished, StatsComputed, WorkFailed
 from ckpt_tui.tui.widgets.metadata_view import MetadataView
 from ckpt_tui.tui.widgets.tensor_detail import TensorDetail
 from ckpt_tui.tui.widgets.tensor_tree import Item, TensorTree
@@ -45,6 +45,7 @@ class InspectScreen(Screen[None]):
         Binding("n", "show_tab('notices')", "Notices", tooltip="Show notices and warnings", id="tab_notices"),
         Binding("d", "diff_with", "Diff with…", tooltip="Compare this checkpoint with another file", id="diff_with"),
         Binding("c", "convert", "Convert…", tooltip="Write safetensors or .pth, keys rewritten", id="convert"),
+        Binding("k", "check_model", "Check…", tooltip="Check that this loads into a model class", id="check_model"),
         Binding("question_mark,f1", "toggle_keys", "Keys", tooltip="Show or hide the key map", id="toggle_keys"),
     ]
 
@@ -159,6 +160,34 @@ class InspectScreen(Screen[None]):
         from ckpt_tui.tui.dialogs.convert import ConvertDialog
 
         self.app.push_screen(ConvertDialog(self.ckpt))
+
+    def action_check_model(self) -> None:
+        prompt = PathPrompt("Check against model class…", "pkg.module:Class", "imported from the current directory")
+        self.app.push_screen(prompt, self._check_model)
+
+    def _check_model(self, target: str | None) -> None:
+        if target:
+            self.notify(f"checking against {target}…")
+            self._run_check(target)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="check")
+    def _run_check(self, target: str) -> None:
+        from ckpt_tui.core.check import check_loads
+
+        try:
+            self.post_message(CheckFinished(check_loads(self.ckpt, target, device=self.device)))
+        except CkptError as e:
+            self.post_message(WorkFailed("Check could not run", str(e)))
+
+    def on_check_finished(self, message: CheckFinished) -> None:
+        from ckpt_tui.render.check import check_renderable
+        from ckpt_tui.tui.dialogs.report import ReportDialog
+
+        title = "loads cleanly" if message.report.ok else "does not load cleanly"
+        self.app.push_screen(ReportDialog(f"{message.report.model}: {title}", check_renderable(message.report)))
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.app.show_error(message.title, message.error)  # type: ignore[attr-defined]
 
     def action_toggle_keys(self) -> None:
         if self.app.screen.query("HelpPanel"):

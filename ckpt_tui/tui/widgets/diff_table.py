@@ -71,10 +71,14 @@ class DiffTable(DataTable[Text]):
         m = t.metrics
         status = "dtype" if t.dtype_changed and t.status != "shape" else t.status
         return [
-            Text(printable(t.key)), self._status(status), Text(f"{t.a.dtype} {list(t.a.shape)}"),
-            Text(f"{t.b.dtype} {list(t.b.shape)}"), Text(format_number(m.max_abs) if m else ""),
-            Text(format_number(m.rel_l2) if m else ""), Text(format_number(m.cosine) if m else ""),
-        ]  # fmt: skip
+            Text(printable(t.key)),
+            self._status(status),
+            Text(f"{t.a.dtype} {list(t.a.shape)}"),
+            Text(f"{t.b.dtype} {list(t.b.shape)}"),
+            Text(format_number(m.max_abs) if m else ""),
+            Text(format_number(m.rel_l2) if m else ""),
+            Text(format_number(m.cosine) if m else ""),
+        ]
 
     def _status(self, status: str) -> Text:
         variables = self.app.theme_variables

@@ -1,0 +1,110 @@
+"""LoadReports as text, JSON and JUnit XML (one test case per check, one suite per checkpoint/model pair)."""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.etree import ElementTree
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from ckpt_tui.core.check import LoadReport
+from ckpt_tui.render import JSON_SCHEMA_VERSION, printable
+
+
+def check_renderable(report: LoadReport) -> RenderableType:
+    head = Text()
+    head.append("PASS " if report.ok else "FAIL ", style="bold green" if report.ok else "bold red")
+    head.append(printable(f"{report.checkpoint} {report.scope} -> {report.model} on {report.device}"))
+    head.append(f"  ({report.compared} keys compared, {'strict' if report.strict else 'not strict'})")
+    lines = Text()
+    for item in report.checks():
+        mark, style = ("✓", "green") if item.passed else ("✗", "red")
+        lines.append(f"  {mark} {item.name}", style=style)
+        if item.detail:
+            lines.append(printable(f": {item.detail}"), style="" if item.passed else "red")
+        lines.append("\n")
+    parts: list[RenderableType] = [head, lines]
+    if report.hint:
+        parts.append(Text(f"hint: {report.hint}", style="yellow"))
+    if report.uninitialised:
+        parts.append(
+            Text(
+                printable(f"non-persistent buffers left uninitialised on meta: {', '.join(report.uninitialised)}"),
+                style="dim",
+            )
+        )
+    return Group(*parts)
+
+
+def check_json(report: LoadReport) -> dict[str, Any]:
+    f = report.forward
+    return {
+        "checkpoint": report.checkpoint,
+        "scope": report.scope,
+        "model": report.model,
+        "device": report.device,
+        "strict": report.strict,
+        "ok": report.ok,
+        "compared": report.compared,
+        "missing": list(report.missing),
+        "unexpected": list(report.unexpected),
+        "shape_mismatches": [vars_of(m) for m in report.shape_mismatches],
+        "dtype_mismatches": [vars_of(m) for m in report.dtype_mismatches],
+        "tie_conflicts": [list(g) for g in report.tie_conflicts],
+        "uninitialised": list(report.uninitialised),
+        "loaded": report.loaded,
+        "load_error": report.load_error,
+        "hint": report.hint,
+        "forward": None
+        if f is None
+        else {
+            "input_shape": list(f.input_shape),
+            "output_shapes": [list(s) for s in f.output_shapes],
+            "nan": f.nan,
+            "inf": f.inf,
+            "error": f.error,
+        },
+        "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in report.checks()],
+    }
+
+
+def vars_of(m: Any) -> dict[str, str]:
+    return {"key": m.key, "checkpoint": m.checkpoint, "model": m.model}
+
+
+def checks_json(reports: list[LoadReport], errors: list[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "ok": all(r.ok for r in reports) and not errors,
+        "checks": [check_json(r) for r in reports],
+        "errors": [{"check": name, "error": error} for name, error in errors],
+    }
+
+
+def junit_xml(reports: list[LoadReport], errors: list[tuple[str, str]]) -> bytes:
+    suites = ElementTree.Element("testsuites", name="ckpt-tui check")
+    for report in reports:
+        items = report.checks()
+        suite = ElementTree.SubElement(
+            suites,
+            "testsuite",
+            name=f"{report.checkpoint} -> {report.model} [{report.device}]",
+            tests=str(len(items)),
+            failures=str(sum(not i.passed for i in items)),
+            errors="0",
+        )
+        for item in items:
+            case = ElementTree.SubElement(suite, "testcase", classname=suite.get("name", ""), name=item.name)
+            if not item.passed:
+                ElementTree.SubElement(case, "failure", message=_clean(item.detail)).text = _clean(item.detail)
+    for name, error in errors:
+        suite = ElementTree.SubElement(suites, "testsuite", name=name, tests="1", failures="0", errors="1")
+        case = ElementTree.SubElement(suite, "testcase", classname=name, name="check")
+        ElementTree.SubElement(case, "error", message=_clean(error)).text = _clean(error)
+    return ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
+
+
+def _clean(text: str) -> str:
+    """XML 1.0 cannot hold control characters; keys from a file may."""
+    return printable(text)
