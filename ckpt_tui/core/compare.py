@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.core.decode import decode_chunk
-from ckpt_tui.core.stats import CHUNK_ELEMENTS, Histogram
+from ckpt_tui.core.stats import CHUNK_ELEMENTS, Histogram, histogram_range
 from ckpt_tui.core.tensors import read_array
 from ckpt_tui.model import TensorInfo
 
@@ -59,11 +59,14 @@ def difference_histogram(a: TensorInfo, b: TensorInfo, bins: int = 32) -> Histog
             low, high = min(low, float(d.min())), max(high, float(d.max()))
     if low > high:
         return None
-    high = high if high > low else low + 1
+    low, high = histogram_range(low, high)
+    scale = 1.0 if math.isfinite(high - low) else 0.5  # a range wider than float64: bin halved values
     counts = np.zeros(bins, dtype=np.int64)
     for x, y in _raw_chunks(raw_a, raw_b):
-        counts += np.histogram(_finite(_values(a, x) - _values(b, y)), bins=bins, range=(low, high))[0]
-    return Histogram(tuple(float(e) for e in np.linspace(low, high, bins + 1)), tuple(int(c) for c in counts))
+        d = _finite(_values(a, x) - _values(b, y)) * scale
+        counts += np.histogram(d, bins=bins, range=(low * scale, high * scale))[0]
+    edges = np.linspace(low * scale, high * scale, bins + 1) / scale
+    return Histogram(tuple(float(e) for e in edges), tuple(int(c) for c in counts))
 
 
 class _Sums:

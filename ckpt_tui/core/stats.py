@@ -153,13 +153,20 @@ def _values(info: TensorInfo, raw: np.ndarray) -> np.ndarray:
 def _histogram(info: TensorInfo, array: Any, acc: Accumulator, bins: int, cancel: threading.Event | None) -> Histogram:
     import numpy as np
 
-    low, high = acc.low, acc.high if acc.high > acc.low else acc.low + 1
+    low, high = histogram_range(float(acc.low), float(acc.high))
+    scale = 1.0 if math.isfinite(high - low) else 0.5  # a range wider than float64 (±1e308): bin halved values
     counts = np.zeros(bins, dtype=np.int64)
     for _, chunk in _chunks(info, array, cancel):
         finite = chunk[np.isfinite(chunk)] if chunk.dtype.kind == "f" and acc.nan + acc.inf else chunk
-        counts += np.histogram(finite, bins=bins, range=(low, high))[0]
-    edges = np.linspace(low, high, bins + 1)
+        values = finite.astype(np.float64) * scale  # float32 bin arithmetic overflows near ±3e38
+        counts += np.histogram(values, bins=bins, range=(low * scale, high * scale))[0]
+    edges = np.linspace(low * scale, high * scale, bins + 1) / scale
     return Histogram(tuple(float(e) for e in edges), tuple(int(c) for c in counts))
+
+
+def histogram_range(low: float, high: float) -> tuple[float, float]:
+    """A non-empty range: one value gets a unit-wide bin (wider where float64 cannot add 1 to it)."""
+    return (low, high) if high > low else (low, low + max(1.0, abs(low) * 1e-9))
 
 
 def _preview(info: TensorInfo, array: Any) -> tuple[tuple[Any, ...], ...]:

@@ -20,6 +20,7 @@ from ckpt_tui.core.stats import (
     Progress,
     TensorStats,
     finish,
+    histogram_range,
 )
 from ckpt_tui.core.tensors import load_tensor
 from ckpt_tui.dtypes import QUANTIZED
@@ -71,7 +72,7 @@ def _as_double(chunk: Any) -> Any:
 def _histogram(info: TensorInfo, values: Any, acc: Accumulator, bins: int, cancel: threading.Event | None) -> Histogram:
     import torch
 
-    low, high = float(acc.low), float(acc.high) if acc.high > acc.low else float(acc.low) + 1
+    low, high = histogram_range(float(acc.low), float(acc.high))
     counts = torch.zeros(bins, dtype=torch.float64, device=values.device)
     for _, chunk in _chunks(info, values, cancel):
         counts += torch.histc(chunk[torch.isfinite(chunk)], bins=bins, min=low, max=high)

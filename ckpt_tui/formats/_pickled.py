@@ -64,5 +64,7 @@ def build_checkpoint(
 
 
 def _one_line(error: BaseException) -> str:
-    text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return text[:200]
+    if isinstance(error, KeyError):
+        return f"it refers to memo entry {error} before storing it"
+    text = str(error).splitlines()[0] if str(error) else ""
+    return (text if len(text) > 12 else f"{type(error).__name__} {text}".strip())[:200]

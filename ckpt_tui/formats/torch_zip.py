@@ -19,12 +19,28 @@ from ckpt_tui.formats._unpickler import StorageRef, storage_from_pid
 from ckpt_tui.model import Checkpoint, Notice, Severity, Storage
 
 LOCAL_HEADER = struct.Struct("<4sHHHIIIIHH")
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    struct.error,
+    UnicodeDecodeError,
+    OverflowError,
+    OSError,
+)
+CENTRAL_HEADER = struct.Struct("<4sHHHHHHIIIHHHHHII")
 STORED = 0
 
 
 def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
     _check_not_truncated(path, f, size)
     prefix, pickle_file = _open_data_pkl(path, f)
+    if isinstance(pickle_file, io.BufferedReader):  # the fast path read the first local header: check it is the one
+        length = _check_single_data_pkl(path, f, size, f"{prefix}data.pkl")
+        f.seek(_data_start(f))
+        pickle_file = io.BytesIO(f.read(length))
     seen: dict[str, StorageRef] = {}
 
     def persistent_load(pid: Any) -> StorageRef:
@@ -58,6 +74,58 @@ def _check_not_truncated(path: str, f: IO[bytes], size: int) -> None:
         raise UnreadableError("truncated or corrupt zip: the central directory at its end is missing", path)
 
 
+def _data_start(f: IO[bytes]) -> int:
+    f.seek(0)
+    *_, name_len, extra_len = LOCAL_HEADER.unpack(f.read(LOCAL_HEADER.size))
+    return LOCAL_HEADER.size + name_len + extra_len
+
+
+def _check_single_data_pkl(path: str, f: IO[bytes], size: int, name: str) -> int:
+    """The central directory (what torch reads) must name data.pkl once, at the local header we read; its size.
+
+    Two entries with one name are how a file shows one pickle to a scanner and another to torch.load. The
+    directory is searched as bytes for the name, not parsed record by record: 100k members stay cheap.
+    """
+    try:
+        directory = _central_directory(path, f, size)
+    except ZIP_ERRORS as e:
+        raise UnreadableError(f"corrupt zip: its central directory cannot be read ({e})", path) from None
+    encoded = name.encode()
+    hits = []
+    start = directory.find(encoded)
+    while start != -1:
+        record = start - CENTRAL_HEADER.size
+        if record >= 0 and directory[record : record + 4] == b"PK\x01\x02":
+            fields = CENTRAL_HEADER.unpack_from(directory, record)
+            if fields[10] == len(encoded):
+                hits.append((fields[16], fields[9]))
+        start = directory.find(encoded, start + 1)
+    if len(hits) != 1:
+        raise InvalidCheckpointError(f"the zip names {name!r} {len(hits)} times; loaders would disagree on it", path)
+    offset, length = hits[0]
+    if offset not in (0, 0xFFFFFFFF):
+        raise InvalidCheckpointError(f"the zip's directory points {name!r} elsewhere than its first entry", path)
+    return length if length != 0xFFFFFFFF else size  # zip64: the size is in an extra field; read up to STOP
+
+
+def _central_directory(path: str, f: IO[bytes], size: int) -> bytes:
+    tail_len = min(size, 65_557)
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    end = tail.rfind(b"PK\x05\x06")
+    cd_size, cd_offset = struct.unpack_from("<II", tail, end + 12)
+    if 0xFFFFFFFF in (cd_size, cd_offset):  # zip64: the locator just before the end record gives the real one
+        locator = tail.rfind(b"PK\x06\x07", 0, end)
+        (zip64_end,) = struct.unpack_from("<Q", tail, locator + 8)
+        f.seek(zip64_end)
+        record = f.read(56)
+        cd_size, cd_offset = struct.unpack_from("<QQ", record, 40)
+    if cd_offset + cd_size > size:
+        raise UnreadableError("corrupt zip: its central directory lies past the end of the file", path)
+    f.seek(cd_offset)
+    return f.read(cd_size)
+
+
 def _open_data_pkl(path: str, f: IO[bytes]) -> tuple[str, IO[bytes]]:
     """(archive prefix, a file positioned at data.pkl). Fast path: data.pkl is the first, stored member."""
     f.seek(0)
@@ -80,7 +148,7 @@ def _open_data_pkl_slow(path: str, f: IO[bytes]) -> tuple[str, IO[bytes]]:
             raise UnreadableError("is a zip archive but not a PyTorch checkpoint (no data.pkl)", path)
         name = min(names, key=len)
         return name[: -len("data.pkl")], io.BytesIO(archive.read(name))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError) as e:
+    except ZIP_ERRORS as e:
         raise UnreadableError(f"corrupt or truncated zip archive ({e})", path) from None
 
 
@@ -108,7 +176,7 @@ def _member_offsets(path: str, size: int, mtime_ns: int) -> dict[str, tuple[int,
                     raise InvalidCheckpointError(f"zip member '{info.filename}' appears twice", path)
                 if "/data/" in info.filename:
                     out[info.filename] = (_data_offset(f, info, path, size), info.file_size)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, struct.error) as e:
+    except ZIP_ERRORS as e:
         raise UnreadableError(f"corrupt or truncated zip archive ({e})", path) from None
     return out
 
