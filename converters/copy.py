@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from ckpt_tui.core.decode import decode_chunk
 from ckpt_tui.core.tensors import read_array
-from ckpt_tui.formats import byte_range
+from ckpt_tui.formats import byte_range, has_byte_range
 from ckpt_tui.model import TensorInfo
 
 CHUNK_BYTES = 64 << 20
@@ -27,7 +27,7 @@ def source_range(info: TensorInfo) -> tuple[int, int]:
 
 def copy_tensor(info: TensorInfo, out_fd: int, cast: str | None = None) -> int:
     """Append one tensor's bytes (C order, optionally cast) to `out_fd`; returns bytes written."""
-    if cast is None and info.is_contiguous:
+    if cast is None and info.is_contiguous and has_byte_range(info.storage):
         start, length = source_range(info)
         with open(info.storage.file, "rb") as src:
             copy_range(src.fileno(), out_fd, start, length)

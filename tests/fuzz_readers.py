@@ -55,8 +55,10 @@ def main() -> int:
             finally:
                 signal.alarm(0)
     cases = sum(outcomes.values()) + len(escapes)
-    print(f"{cases} cases in {args.seconds:.0f} s (seed {args.seed}): {outcomes['ok']} read, "
-          f"{outcomes['error']} clean errors, {len(escapes)} escapes")  # fmt: skip
+    print(
+        f"{cases} cases in {args.seconds:.0f} s (seed {args.seed}): {outcomes['ok']} read, "
+        f"{outcomes['error']} clean errors, {len(escapes)} escapes"
+    )
     for escape in escapes[:10]:
         print("---\n" + escape)
     return 1 if escapes else 0

@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("path", help="checkpoint file")
     p.add_argument("--json", action="store_true", help="machine-readable output (see README: JSON schema)")
     p.add_argument("--stats", action="store_true", help="also read every tensor, one at a time, for its statistics")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a shard set is inconsistent (see notices)")
     add_device(p)
     add_unsafe(p)
     p.set_defaults(run=run)
@@ -40,14 +41,15 @@ def run(args: argparse.Namespace) -> int:
             for row in document["tensors"]:
                 row["stats"] = stats_json(stats[row["key"]]) if row["key"] in stats else None
         emit_json(document)
-        return ExitCode.OK
-    out = console()
-    out.print(summary_renderable(summary))
-    if stats is not None:
-        from ckpt_tui.render.stats_table import stats_table
+    else:
+        out = console()
+        out.print(summary_renderable(summary))
+        if stats is not None:
+            from ckpt_tui.render.stats_table import stats_table
 
-        out.print(stats_table(stats))
-    return ExitCode.OK
+            out.print(stats_table(stats))
+    inconsistent = any(n.code == "shard-consistency" for n in summary.notices)
+    return ExitCode.FAILED if args.strict and inconsistent else ExitCode.OK
 
 
 def all_stats(ckpt: Checkpoint, device: str) -> dict[str, Any]:

@@ -108,8 +108,19 @@ def find_schedulers(ckpt: Checkpoint) -> list[Located]:
 def detect_framework(ckpt: Checkpoint) -> str:
     root = ckpt.root
     names = {str(k) for k, _ in root.children}
-    if ckpt.format == "safetensors":
-        return "safetensors weights"
+    labels = {
+        "safetensors": "safetensors weights",
+        "dcp": "torch.distributed.checkpoint directory",
+        "torchscript": "TorchScript archive (its code is not run)",
+        "pickle": "plain pickle",
+    }
+    if ckpt.format in labels:
+        return labels[ckpt.format]
+    if ckpt.format.startswith("sharded"):
+        return f"{ckpt.format.replace('-', ' ')} set"
+    if ckpt.format == "directory":
+        trainer = {"trainer_state", "optimizer", "scheduler"} & names or any(n.startswith("rng_state") for n in names)
+        return "Hugging Face Trainer checkpoint" if trainer and "trainer_state" in names else "training directory"
     if "pytorch-lightning_version" in names or {"state_dict", "optimizer_states", "loops"} <= names:
         return "PyTorch Lightning checkpoint"
     if root.kind is Kind.OPAQUE and root.child(MODULE_STATE) is not None:

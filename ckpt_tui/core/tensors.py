@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ckpt_tui.core.unsafe import LIVE_MEMBER, live_tensor
 from ckpt_tui.dtypes import NUMPY_TYPESTR
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
-from ckpt_tui.formats import byte_range
+from ckpt_tui.formats import byte_range, has_byte_range
 from ckpt_tui.model import TensorInfo
 
 if TYPE_CHECKING:
@@ -58,11 +58,12 @@ def read_array(info: TensorInfo) -> np.ndarray:
         raise UnsupportedFormatError(f"tensor '{info.key}' has dtype {info.dtype}, which has no array view")
     if info.storage.device == "meta":
         raise UnsupportedFormatError(f"tensor '{info.key}' was saved on the meta device: it has no data")
-    if info.storage.member == LIVE_MEMBER:
+    if not has_byte_range(info.storage):  # materialised by torch (--unsafe, DCP): one tensor at a time
         import torch
 
-        live = live_tensor(info).detach().to("cpu").contiguous()
-        return live.view(torch.uint8).numpy().view(typestr).reshape(info.shape)
+        data = materialise(info).detach().to("cpu").contiguous()
+        flat = data.reshape(-1).view(torch.uint8).numpy() if data.numel() else np.empty(0, np.uint8)
+        return flat.view(typestr).reshape(info.shape)
     buffer = map_storage(info)
     dtype = np.dtype(typestr)
     base = np.frombuffer(buffer, dtype=dtype, count=info.storage.numel) if len(buffer) else np.empty(0, dtype)
@@ -86,14 +87,23 @@ def load_tensor(info: TensorInfo, device: str = "cpu") -> torch.Tensor:
         raise UnsupportedFormatError(f"tensor '{info.key}' has dtype {info.dtype}, which this torch does not know")
     if target.type == "meta" or info.storage.device == "meta":  # saved without data: it stays without data
         return torch.empty_strided(info.shape, info.stride, dtype=dtype, device="meta")
-    if info.storage.member == LIVE_MEMBER:
-        return live_tensor(info).to(target)
+    if not has_byte_range(info.storage):
+        return materialise(info).to(target)
     raw = map_storage(info)
     flat = torch.frombuffer(raw, dtype=torch.uint8) if len(raw) else torch.empty(0, dtype=torch.uint8)
     tensor = flat.view(dtype).as_strided(info.shape, info.stride, info.storage_offset)
     if info.quantization is not None:
         tensor = _quantize(info, tensor)
     return tensor if target.type == "cpu" else tensor.to(target)
+
+
+def materialise(info: TensorInfo) -> torch.Tensor:
+    """A tensor that is not a byte range of a file: loaded by --unsafe, or read by torch's DCP reader."""
+    if info.storage.member == LIVE_MEMBER:
+        return live_tensor(info)
+    from ckpt_tui.core.dcp_load import load_dcp_tensor
+
+    return load_dcp_tensor(info)
 
 
 def _quantize(info: TensorInfo, int_repr: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,6 +17,9 @@ TAR_MAGIC_OFFSET = 257
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint's structure: no tensor bytes are read and nothing the file names is run."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        with _gc_paused():
+            return _read_directory(path)
     size = _check_file(path)
     with open(path, "rb") as f, _gc_paused():
         head = f.read(512)
@@ -45,9 +47,26 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _dispatch(path: str, f: object, head: bytes, size: int) -> Checkpoint:
-    from ckpt_tui.formats import safetensors, torch_legacy, torch_zip
+def _read_directory(path: str) -> Checkpoint:
+    """A DCP directory, a shard set's directory, or a training directory (weights + optimizer + ...)."""
+    from ckpt_tui.formats import dcp, sharded
 
+    try:
+        if dcp.is_dcp_dir(path):
+            return dcp.read(path)
+        index = sharded.find_index(path)
+        if index and not sharded.is_trainer_dir(path):
+            return sharded.read_index(index)
+        return sharded.read_trainer_dir(path)
+    except PermissionError as e:
+        raise UnreadableError(f"permission denied: {e.filename}", path) from None
+
+
+def _dispatch(path: str, f: object, head: bytes, size: int) -> Checkpoint:
+    from ckpt_tui.formats import safetensors, sharded, torch_legacy, torch_zip
+
+    if path.endswith(".json") and head.lstrip().startswith(b"{"):
+        return sharded.read_index(path)
     if head.startswith(ZIP_MAGIC):
         return torch_zip.read(path, f, size)  # type: ignore[arg-type]
     if safetensors.sniff(head, size):
@@ -68,8 +87,6 @@ def _check_file(path: str) -> int:
         raise UnreadableError("no such file", path) from None
     except OSError as e:
         raise UnreadableError(f"cannot open: {e.strerror}", path) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise UnreadableError("is a directory: give a checkpoint file", path)
     if st.st_size == 0:
         raise UnreadableError("is empty (0 bytes)", path)
     if not os.access(path, os.R_OK):
@@ -77,8 +94,17 @@ def _check_file(path: str) -> int:
     return st.st_size
 
 
+IN_MEMORY = ("<loaded by --unsafe>", "<torch.distributed.checkpoint>")  # storages torch must materialise
+
+
+def has_byte_range(storage: Storage) -> bool:
+    return storage.member not in IN_MEMORY
+
+
 def byte_range(storage: Storage) -> tuple[int, int]:
     """(absolute file offset, byte length) of a storage; zip members are located on first use."""
+    if not has_byte_range(storage):
+        raise UnsupportedFormatError(f"storage '{storage.key}' is not a byte range of a file")
     if storage.member is None:
         return storage.offset, storage.nbytes
     from ckpt_tui.formats.torch_zip import member_range

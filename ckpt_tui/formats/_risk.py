@@ -52,6 +52,9 @@ def notice_for_global(qualname: str, count: int) -> Notice:
         message = f"{qualname}{times}: a plain data class, shown from its pickled fields without importing it"
         return Notice("unknown-global", Severity.INFO, message, qualname)
     module = qualname.split(".")[0]
+    if module == "__torch__":
+        message = f"{qualname}{times}: a TorchScript class; its compiled code is in the archive and is not run"
+        return Notice("torchscript-class", Severity.INFO, message, qualname)
     reason = _DANGEROUS.get(qualname.rpartition(".")[0]) or _DANGEROUS.get(module)
     if reason:
         message = f"{qualname}{times}: not imported — it {reason}; torch.load(weights_only=False) would run it"

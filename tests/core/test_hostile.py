@@ -102,8 +102,16 @@ def stack_global_memo(marker: Path) -> bytes:
     def short(text: str) -> bytes:
         return b"\x8c" + bytes([len(text)]) + text.encode()
 
-    return (b"\x80\x04" + short("os") + b"\x94" + short("system") + b"\x94" + b"h\x00h\x01\x93"
-            + short(f"touch {marker}") + b"\x85R.")  # fmt: skip
+    return (
+        b"\x80\x04"
+        + short("os")
+        + b"\x94"
+        + short("system")
+        + b"\x94"
+        + b"h\x00h\x01\x93"
+        + short(f"touch {marker}")
+        + b"\x85R."
+    )
 
 
 def assert_safe(path: Path, marker: Path) -> None:
@@ -244,8 +252,15 @@ def test_billion_laughs_stays_linear(tmp_path: Path) -> None:
 def test_shape_overflow_is_rejected(tmp_path: Path) -> None:
     storage = b"(" + s("storage") + g("torch", "FloatStorage") + s("0") + s("cpu") + b"K\x04tQ"
     huge = b"(" + b"\x8a\x08" + (2**62).to_bytes(8, "little") + b"\x8a\x08" + (2**62).to_bytes(8, "little") + b"t"
-    tensor = call(g("torch._utils", "_rebuild_tensor_v2"), storage, b"K\x00", huge, b"(K\x01K\x01t", b"\x89",
-                  call(g("collections", "OrderedDict")))  # fmt: skip
+    tensor = call(
+        g("torch._utils", "_rebuild_tensor_v2"),
+        storage,
+        b"K\x00",
+        huge,
+        b"(K\x01K\x01t",
+        b"\x89",
+        call(g("collections", "OrderedDict")),
+    )
     path = write_torch_zip(tmp_path / "huge.pt", pickle_of(tensor), {"0": b"\0" * 16})
     with pytest.raises(CkptError, match="spans .* elements but its storage holds 4"):
         read_checkpoint(path)
@@ -295,8 +310,17 @@ def test_cli_prints_hostile_text_literally(tmp_path: Path, capsys: pytest.Captur
     assert "\x1b" not in capsys.readouterr().out
 
 
-LIVE = ["os.system", "subprocess.call", "builtins.eval", "builtins.exec", "getattr chain", "importlib",
-        "nested pickle.loads", "functools.partial", "operator.methodcaller"]  # fmt: skip
+LIVE = [
+    "os.system",
+    "subprocess.call",
+    "builtins.eval",
+    "builtins.exec",
+    "getattr chain",
+    "importlib",
+    "nested pickle.loads",
+    "functools.partial",
+    "operator.methodcaller",
+]
 
 
 @pytest.mark.parametrize("name", LIVE)

@@ -1,0 +1,189 @@
+"""torch.distributed.checkpoint directories: `.metadata` (a pickle) plus `*.distcp` data files.
+
+torch reads `.metadata` with a plain `pickle.load`; here it goes through the restricted unpickler like any pickle.
+Tensors are listed from the metadata (key, dtype, size, chunks with their file, offset and length); their data is
+loaded on demand through torch's own DCP reader, given this safely parsed metadata (core/dcp_load.py). Non-tensor
+items are small `torch.save` blobs inside the data files: they are read with the same safe reader, in memory.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from ckpt_tui.errors import InvalidCheckpointError, UnreadableError
+from ckpt_tui.formats._entries import EntryBuilder
+from ckpt_tui.formats._pickled import no_storages, unpickle
+from ckpt_tui.formats._risk import notice_for_global
+from ckpt_tui.formats._unpickler import DType, Opaque
+from ckpt_tui.model import Checkpoint, Entry, Key, Kind, Notice, Severity, Storage, TensorInfo, contiguous_strides
+
+DCP_MEMBER = "<torch.distributed.checkpoint>"
+DCP_MODULES = ("torch.distributed.checkpoint.", "pathlib.")
+MAX_VALUE_BLOB = 16 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    offsets: tuple[int, ...]
+    sizes: tuple[int, ...]
+    file: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class DcpTensor:
+    fqn: str
+    dtype: str
+    size: tuple[int, ...]
+    chunks: tuple[Chunk, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DcpLayout:
+    tensors: dict[str, DcpTensor]
+    values: dict[str, Chunk]  # non-tensor items: where their torch.save blob lies
+    paths: dict[str, tuple[Key, ...]]  # fqn -> original nesting (planner_data)
+    unknown_globals: dict[str, int]
+
+
+def is_dcp_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, ".metadata"))
+
+
+@lru_cache(maxsize=4)
+def read_layout(directory: str, mtime_ns: int = 0) -> DcpLayout:
+    meta_path = os.path.join(directory, ".metadata")
+    with open(meta_path, "rb") as f:
+        raw, unpickler = unpickle(f, meta_path, no_storages, ".metadata")
+    try:
+        return _layout(directory, raw, unpickler.unknown_globals)
+    except (AttributeError, TypeError, ValueError, KeyError) as e:
+        raise InvalidCheckpointError(f"not a torch.distributed.checkpoint .metadata ({e})", meta_path) from None
+
+
+def _layout(directory: str, raw: Any, unknown: dict[str, int]) -> DcpLayout:
+    if not (isinstance(raw, Opaque) and raw.qualname == "torch.distributed.checkpoint.metadata.Metadata"):
+        raise ValueError(f"its root is {getattr(raw, 'qualname', type(raw).__name__)}, not a DCP Metadata record")
+    fields = _state(raw)
+    where: dict[tuple[str, tuple[int, ...] | None], Chunk] = {}
+    for index, info in (fields.get("storage_data") or {}).items():
+        idx, si = _state(index), _state(info)
+        offsets = tuple(idx["offset"]) if idx.get("offset") is not None else None
+        path = str(si["relative_path"])
+        if os.path.isabs(path) or ".." in path.split("/"):
+            raise InvalidCheckpointError(f"data file {path!r} lies outside the checkpoint directory", directory)
+        where[(str(idx["fqn"]), offsets)] = Chunk(offsets or (), (), path, int(si["offset"]), int(si["length"]))
+    tensors, values = {}, {}
+    for fqn, item in (fields.get("state_dict_metadata") or {}).items():
+        if isinstance(item, Opaque) and item.name == "TensorStorageMetadata":
+            tensors[fqn] = _tensor(fqn, _state(item), where)
+        elif (fqn, None) in where:
+            values[fqn] = where[(fqn, None)]
+    planner = fields.get("planner_data") or {}
+    paths = {k: tuple(v) if isinstance(v, tuple | list) else (k,) for k, v in planner.items()}
+    return DcpLayout(tensors, values, paths, unknown)
+
+
+def _tensor(fqn: str, state: dict[str, Any], where: dict[tuple[str, Any], Chunk]) -> DcpTensor:
+    props = _state(state["properties"])
+    dtype = props.get("dtype") if isinstance(props, dict) else None
+    if dtype is None and isinstance(state["properties"].state, tuple):
+        dtype = state["properties"].state[0]
+    if not isinstance(dtype, DType):
+        raise ValueError(f"{fqn}: no dtype")
+    chunks = []
+    for chunk in state.get("chunks") or []:
+        c = _state(chunk)
+        offsets, sizes = tuple(c["offsets"]), tuple(c["sizes"])
+        located = where.get((fqn, offsets))
+        if located is None:
+            raise ValueError(f"{fqn}: chunk at {offsets} has no data file")
+        chunks.append(Chunk(offsets, sizes, located.file, located.offset, located.length))
+    return DcpTensor(fqn, dtype.name, tuple(state["size"]), tuple(chunks))
+
+
+def _state(obj: Any) -> dict[str, Any]:
+    """An opaque dataclass's fields (pickled as BUILD state, or a (dict, slots) pair)."""
+    state = obj.state if isinstance(obj, Opaque) else obj
+    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):
+        state = {**(state[0] or {}), **state[1]}
+    return state if isinstance(state, dict) else {}
+
+
+def read(directory: str) -> Checkpoint:
+    st = os.stat(os.path.join(directory, ".metadata"))
+    layout = read_layout(directory, st.st_mtime_ns)
+    tree: dict[Key, Any] = {}
+    for fqn, t in layout.tensors.items():
+        storage = Storage(directory, fqn, t.dtype, _numel(t.size), "cpu", member=DCP_MEMBER)
+        info = TensorInfo(fqn, t.dtype, t.size, contiguous_strides(t.size), storage)
+        _place(tree, layout.paths.get(fqn, (fqn,)), Entry(Kind.TENSOR, "torch.Tensor", info))
+    for fqn, chunk in layout.values.items():
+        _place(tree, layout.paths.get(fqn, (fqn,)), _value(directory, chunk))
+    known = [name for name in layout.unknown_globals if name.startswith(DCP_MODULES)]
+    notices = [notice_for_global(name, n) for name, n in layout.unknown_globals.items() if name not in known]
+    if known:
+        notices.append(
+            Notice(
+                "dcp-metadata",
+                Severity.INFO,
+                f"{len(known)} DCP metadata classes read without "
+                "importing them (torch itself unpickles .metadata with plain pickle.load)",
+            )
+        )
+    sharded = [t for t in layout.tensors.values() if len(t.chunks) > 1]
+    files = {c.file for t in layout.tensors.values() for c in t.chunks} | {c.file for c in layout.values.values()}
+    notices.append(
+        Notice(
+            "dcp",
+            Severity.INFO,
+            f"torch.distributed.checkpoint: {len(layout.tensors)} tensors in "
+            f"{len(files)} data files; {len(sharded)} tensors split into several chunks",
+        )
+    )
+    size = sum(os.path.getsize(os.path.join(directory, f)) for f in files if os.path.exists(os.path.join(directory, f)))
+    return Checkpoint(directory, "dcp", _entry(tree), size + st.st_size, tuple(notices))
+
+
+def _numel(size: tuple[int, ...]) -> int:
+    n = 1
+    for d in size:
+        n *= d
+    return n
+
+
+def _place(tree: dict[Key, Any], path: tuple[Key, ...], entry: Entry) -> None:
+    node = tree
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            return
+    node[path[-1]] = entry
+
+
+def _entry(tree: dict[Key, Any]) -> Entry:
+    children = tuple((k, v if isinstance(v, Entry) else _entry(v)) for k, v in tree.items())
+    return Entry(Kind.MAPPING, "dict", None, children)
+
+
+def _value(directory: str, chunk: Chunk) -> Entry:
+    """A non-tensor item: its torch.save blob, read with the safe reader in memory."""
+    path = os.path.join(directory, chunk.file)
+    if chunk.length > MAX_VALUE_BLOB:
+        return Entry(Kind.VALUE, "bytes", f"<{chunk.length} bytes in {chunk.file}>")
+    try:
+        with open(path, "rb") as f:
+            f.seek(chunk.offset)
+            blob = f.read(chunk.length)
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            name = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+            raw, unpickler = unpickle(io.BytesIO(archive.read(name)), path, no_storages)
+    except (OSError, StopIteration, zipfile.BadZipFile, UnreadableError) as e:
+        return Entry(Kind.VALUE, "unreadable", f"<cannot read {chunk.file}@{chunk.offset}: {e}>")
+    return EntryBuilder(lambda ref: no_storages(ref), path).build(raw)
