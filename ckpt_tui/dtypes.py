@@ -100,6 +100,38 @@ NUMPY_TYPESTR: dict[str, str] = {
     "qint32": "<i4",
 }
 
+# numpy type codes (as pickled numpy scalars and arrays name them) -> struct format and numpy type name
+NUMPY_STRUCT = {
+    "f8": "d",
+    "f4": "f",
+    "f2": "e",
+    "i8": "q",
+    "i4": "i",
+    "i2": "h",
+    "i1": "b",
+    "u8": "Q",
+    "u4": "I",
+    "u2": "H",
+    "u1": "B",
+    "b1": "?",
+}
+NUMPY_NAMES = {
+    "f8": "float64",
+    "f4": "float32",
+    "f2": "float16",
+    "i8": "int64",
+    "i4": "int32",
+    "i2": "int16",
+    "i1": "int8",
+    "u8": "uint64",
+    "u4": "uint32",
+    "u2": "uint16",
+    "u1": "uint8",
+    "b1": "bool",
+    "c8": "complex64",
+    "c16": "complex128",
+}
+
 FLOATING = frozenset(
     {
         "float64",

@@ -247,3 +247,24 @@ def walk_dotted(root: Entry) -> Iterator[tuple[str, Entry]]:
             seen.add(id(entry))
             prefix = key + "." if key else ""
             stack.extend([(f"{prefix}{k}", v) for k, v in reversed(entry.children)])
+
+
+def tensor_count(entry: Entry, memo: dict[int, int] | None = None) -> int:
+    """Tensors below `entry`, counted by path, in time linear in the distinct entries (memo-shared subtrees, which
+    a hostile pickle can make exponential in paths, are counted once and multiplied)."""
+    memo = {} if memo is None else memo
+    stack: list[tuple[Entry, bool]] = [(entry, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in memo:
+            continue
+        if node.kind is Kind.TENSOR:
+            memo[id(node)] = 1
+        elif not node.children:
+            memo[id(node)] = 0
+        elif done:
+            memo[id(node)] = sum(memo.get(id(c), 0) for _, c in node.children)
+        else:  # entry graphs are acyclic (the builder turns cycles into values): children first, then the sum
+            stack.append((node, True))
+            stack.extend((c, False) for _, c in node.children if id(c) not in memo)
+    return memo[id(entry)]

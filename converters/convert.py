@@ -145,8 +145,12 @@ def _convert_pth(ckpt: Checkpoint, output: str, options: ConvertOptions) -> Conv
 def verify_same_tree(source: Checkpoint, written: Checkpoint, rules: KeyRules, output: str) -> None:
     """The written checkpoint must have the source's structure, values (names renamed), and tensors bit for bit."""
     stack = [(source.root, written.root, "(root)")]
+    seen: set[tuple[int, int]] = set()
     while stack:
         a, b, path = stack.pop()
+        if (id(a), id(b)) in seen:  # shared through the pickle memo: checked once
+            continue
+        seen.add((id(a), id(b)))
         if (a.kind, a.type_name, len(a.children)) != (b.kind, b.type_name, len(b.children)):
             raise VerificationError(f"{output}: {path} reads back as {b.type_name}, not {a.type_name}")
         if a.kind is Kind.TENSOR:

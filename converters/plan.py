@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from ckpt_tui.core.keys import KeyRules, rename_keys
 from ckpt_tui.core.layout import state_dict_at
-from ckpt_tui.dtypes import FLOATING, TO_SAFETENSORS
+from ckpt_tui.dtypes import FLOATING, NUMPY_STRUCT, TO_SAFETENSORS
 from ckpt_tui.errors import UsageError
-from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, TensorInfo, walk, walk_dotted
+from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, TensorInfo, tensor_count, walk_dotted
 
 CASTS = {
     "bf16": "bfloat16",
@@ -25,6 +25,7 @@ CASTS = {
     "float32": "float32",
 }
 MAX_ARRAY_ELEMENTS = 1 << 16  # numpy arrays up to this size are carried as JSON lists
+MAX_JSON_NODES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +143,18 @@ def _carry_the_rest(plan: ConversionPlan, ckpt: Checkpoint, scope_prefix: str | 
 
 
 def _top_down(root: Entry) -> list[tuple[str, Entry]]:
-    """The largest tensor-free subtrees and the single tensors, in order (a subtree with tensors is opened)."""
+    """The largest tensor-free subtrees and the single tensors, in order (a subtree with tensors is opened).
+    A container shared by several paths (the pickle memo) is opened once."""
     out: list[tuple[str, Entry]] = []
     stack: list[tuple[str, Entry]] = [("", root)]
+    counts: dict[int, int] = {}
+    opened: set[int] = set()
     while stack:
         path, entry = stack.pop()
-        has_tensors = entry.is_container and any(e.kind is Kind.TENSOR for _, e in walk(entry))
-        if has_tensors:
+        if entry.is_container and tensor_count(entry, counts):
+            if id(entry) in opened:
+                continue
+            opened.add(id(entry))
             prefix = path + "." if path else ""
             stack.extend((f"{prefix}{k}", e) for k, e in reversed(entry.children))
         else:
@@ -156,11 +162,16 @@ def _top_down(root: Entry) -> list[tuple[str, Entry]]:
     return out
 
 
-def to_json(entry: Entry) -> object | None:
-    """A JSON-able form of a tensor-free entry, or None where it has none (bytes, big arrays, cycles)."""
+def to_json(entry: Entry, budget: list[int] | None = None) -> object | None:
+    """A JSON-able form of a tensor-free entry, or None where it has none (bytes, big arrays, cycles) or where it
+    would exceed MAX_JSON_NODES (memo-shared subtrees expand in JSON: a hostile pickle could make that endless)."""
+    budget = [MAX_JSON_NODES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        return None
     if entry.kind is Kind.VALUE:
         return _json_value(entry.value)
-    items = [(k, to_json(e)) for k, e in entry.children]
+    items = [(k, to_json(e, budget)) for k, e in entry.children]
     if any(v is None and e.value is not None for (_, v), (_, e) in zip(items, entry.children, strict=True)):
         return None
     if entry.kind is Kind.SEQUENCE:
@@ -185,30 +196,14 @@ def _json_value(value: object) -> object | None:
     return None
 
 
-_STRUCT = {
-    "f8": "d",
-    "f4": "f",
-    "f2": "e",
-    "i8": "q",
-    "i4": "i",
-    "i2": "h",
-    "i1": "b",
-    "u8": "Q",
-    "u4": "I",
-    "u2": "H",
-    "u1": "B",
-    "b1": "?",
-}
-
-
 def _array_json(array: ArrayValue) -> object | None:
     code = array.dtype.lstrip("<>|=")
-    if not isinstance(array.data, bytes) or code not in _STRUCT or array.dtype.startswith(">"):
+    if not isinstance(array.data, bytes) or code not in NUMPY_STRUCT or array.dtype.startswith(">"):
         return None
-    count = len(array.data) // struct.calcsize(_STRUCT[code])
+    count = len(array.data) // struct.calcsize(NUMPY_STRUCT[code])
     if count > MAX_ARRAY_ELEMENTS:
         return None
-    values = list(struct.unpack(f"<{count}{_STRUCT[code]}", array.data))
+    values = list(struct.unpack(f"<{count}{NUMPY_STRUCT[code]}", array.data))
     return {"__ndarray__": array.dtype, "shape": list(array.shape), "data": values}
 
 

@@ -15,40 +15,13 @@ import zipfile
 from typing import IO
 
 from ckpt_tui.core.keys import KeyRules
-from ckpt_tui.dtypes import STORAGE_DTYPES
+from ckpt_tui.dtypes import NUMPY_NAMES, NUMPY_STRUCT, STORAGE_DTYPES
 from ckpt_tui.errors import UnsupportedFormatError
 from ckpt_tui.formats import byte_range
 from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, OpaqueRecipe, Storage, TensorInfo
 
 TYPED_STORAGE = {dtype: name for name, dtype in STORAGE_DTYPES.items() if name != "UntypedStorage"}
-NUMPY_SCALARS = {
-    "float64": "f8",
-    "float32": "f4",
-    "float16": "f2",
-    "int64": "i8",
-    "int32": "i4",
-    "int16": "i2",
-    "int8": "i1",
-    "uint64": "u8",
-    "uint32": "u4",
-    "uint16": "u2",
-    "uint8": "u1",
-    "bool": "b1",
-}
-STRUCT = {
-    "f8": "d",
-    "f4": "f",
-    "f2": "e",
-    "i8": "q",
-    "i4": "i",
-    "i2": "h",
-    "i1": "b",
-    "u8": "Q",
-    "u4": "I",
-    "u2": "H",
-    "u1": "B",
-    "b1": "?",
-}
+NUMPY_CODES = {name: code for code, name in NUMPY_NAMES.items() if code in NUMPY_STRUCT}
 ALIGNMENT = 64
 ARCHIVE = "archive"
 
@@ -60,6 +33,7 @@ class PickleWriter:
         self.out = io.BytesIO()
         self.rules = rules
         self.storages: dict[tuple[str, str, str | None, int], tuple[str, Storage]] = {}
+        self.memo: dict[int, int] = {}  # entries written once and referenced again (shared in the source too)
 
     def dump(self, root: Entry) -> bytes:
         self.out.write(b"\x80\x02")
@@ -70,6 +44,9 @@ class PickleWriter:
     # -- entries ------------------------------------------------------------------------------------------------
 
     def entry(self, e: Entry, renaming: bool) -> None:
+        if id(e) in self.memo:  # written before: a reference, as the source pickle had it
+            self.out.write(b"j" + struct.pack("<I", self.memo[id(e)]))
+            return
         if e.kind is Kind.TENSOR:
             self.tensor(e.value)  # type: ignore[arg-type]
         elif e.kind is Kind.MAPPING:
@@ -80,6 +57,14 @@ class PickleWriter:
             self.opaque(e)
         else:
             self.value(e)
+            return
+        self.remember(e)
+
+    def remember(self, e: Entry) -> None:
+        """Store what was just built in the memo (LONG_BINPUT), so a second reference to it is a LONG_BINGET."""
+        if id(e) not in self.memo:
+            self.memo[id(e)] = len(self.memo)
+            self.out.write(b"r" + struct.pack("<I", self.memo[id(e)]))
 
     def mapping(self, e: Entry) -> None:
         rename = _is_state_dict(e)
@@ -290,13 +275,13 @@ class PickleWriter:
             self.value_of(v)
 
     def numpy_scalar(self, e: Entry) -> None:
-        code = NUMPY_SCALARS.get(e.type_name.removeprefix("numpy."))
+        code = NUMPY_CODES.get(e.type_name.removeprefix("numpy."))
         if code is None:
             raise UnsupportedFormatError(f"cannot write a {e.type_name} value back into a .pth file")
         self.global_(GlobalRef("numpy.core.multiarray", "scalar"))
         self.out.write(b"(")
         self.numpy_dtype(code, "<")
-        self.value_of(struct.pack("<" + STRUCT[code], e.value))
+        self.value_of(struct.pack("<" + NUMPY_STRUCT[code], e.value))
         self.out.write(b"tR")
 
     def numpy_array(self, a: ArrayValue) -> None:

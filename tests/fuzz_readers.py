@@ -48,7 +48,8 @@ def main() -> int:
             try:
                 outcomes[exercise(path)] += 1
             except Hang:
-                escapes.append(f"hang after {args.case_timeout}s")
+                escapes.append(f"hang after {args.case_timeout}s (case {sum(outcomes.values()) + len(escapes)})")
+                (Path(tmp).parent / f"hang-{len(escapes)}.bin").write_bytes(path.read_bytes())
             except Exception:  # noqa: BLE001 - what we are looking for
                 escapes.append(traceback.format_exc(limit=8))
                 (Path(tmp).parent / f"escape-{len(escapes)}.bin").write_bytes(path.read_bytes())

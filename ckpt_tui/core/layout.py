@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ckpt_tui.errors import UsageError
-from ckpt_tui.model import Checkpoint, Entry, Key, Kind, TensorInfo, walk
+from ckpt_tui.model import Checkpoint, Entry, Key, Kind, TensorInfo, tensor_count, walk
 
 STATE_DICT_KEYS = (
     "state_dict",
@@ -144,7 +144,7 @@ def _is_optimizer(entry: Entry) -> bool:
 
 
 def _tensor_count(entry: Entry) -> int:
-    return sum(1 for _, e in walk(entry) if e.kind is Kind.TENSOR)
+    return tensor_count(entry)
 
 
 def _path_key(part: str) -> Key:

@@ -15,7 +15,18 @@ from ckpt_tui.core.layout import (
     tensors_under,
 )
 from ckpt_tui.dtypes import itemsize
-from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Key, Kind, Notice, Severity, TensorInfo, walk
+from ckpt_tui.model import (
+    ArrayValue,
+    Checkpoint,
+    Entry,
+    GlobalRef,
+    Key,
+    Kind,
+    Notice,
+    Severity,
+    TensorInfo,
+    tensor_count,
+)
 
 TOP_LEVEL_SHOWN = 200
 
@@ -52,6 +63,7 @@ def summarize(ckpt: Checkpoint) -> Summary:
         n = t.numel
         elements += n
         by_dtype[t.dtype] += n * itemsize(t.dtype)
+    counts: dict[int, int] = {}
     state_dict = find_state_dict(ckpt)
     model_tensors = (ckpt.tensors if not state_dict.path else tensors_under(state_dict.entry)) if state_dict else {}
     notices = shared_storage_notices(ckpt.tensors) + prefix_notices(ckpt.path, list(model_tensors))
@@ -64,7 +76,7 @@ def summarize(ckpt: Checkpoint) -> Summary:
         elements,
         sum(by_dtype.values()),
         dict(by_dtype.most_common()),
-        tuple(TopLevelItem(k, describe(e)) for k, e in ckpt.root.children[:TOP_LEVEL_SHOWN]),
+        tuple(TopLevelItem(k, describe(e, counts)) for k, e in ckpt.root.children[:TOP_LEVEL_SHOWN]),
         len(ckpt.root.children),
         state_dict,
         elements if state_dict and not state_dict.path else sum(t.numel for t in model_tensors.values()),
@@ -103,14 +115,14 @@ def prefix_notices(path: str, keys: list[str]) -> list[Notice]:
     return notices
 
 
-def describe(entry: Entry) -> str:
+def describe(entry: Entry, memo: dict[int, int] | None = None) -> str:
     """One short line for an entry: 'mapping of 12 (10 tensors)', 'float32 [3, 4]', 'int = 3'."""
     if entry.kind is Kind.TENSOR:
         info = entry.value
         return f"{info.dtype} {list(info.shape)}"  # type: ignore[union-attr]
     if entry.kind is Kind.VALUE:
         return f"{entry.type_name} = {short_repr(entry.value)}"
-    tensors = sum(1 for _, e in walk(entry) if e.kind is Kind.TENSOR)
+    tensors = tensor_count(entry, memo)
     inner = f", {tensors} tensors" if tensors else ""
     return f"{entry.type_name} of {len(entry.children)}{inner}"
 

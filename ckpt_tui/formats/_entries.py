@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ckpt_tui.dtypes import ITEMSIZE
+from ckpt_tui.dtypes import ITEMSIZE, NUMPY_NAMES
 from ckpt_tui.errors import InvalidCheckpointError
 from ckpt_tui.formats._unpickler import (
     Device,
@@ -241,23 +241,5 @@ def _hashable_keys(pairs: list[tuple[Any, Any]]) -> bool:
         return False
 
 
-_NUMPY_NAMES = {
-    "f8": "float64",
-    "f4": "float32",
-    "f2": "float16",
-    "i8": "int64",
-    "i4": "int32",
-    "i2": "int16",
-    "i1": "int8",
-    "u8": "uint64",
-    "u4": "uint32",
-    "u2": "uint16",
-    "u1": "uint8",
-    "b1": "bool",
-    "c8": "complex64",
-    "c16": "complex128",
-}
-
-
 def _numpy_name(code: str) -> str:
-    return _NUMPY_NAMES.get(code, code)
+    return NUMPY_NAMES.get(code, code)

@@ -17,7 +17,7 @@ import struct
 from collections.abc import Callable
 from typing import IO, Any, NamedTuple
 
-from ckpt_tui.dtypes import ITEMSIZE, STORAGE_DTYPES
+from ckpt_tui.dtypes import ITEMSIZE, NUMPY_STRUCT, STORAGE_DTYPES
 
 STORAGE_MODULES = frozenset({"torch", "torch.storage", "torch.cuda"})
 NUMPY_MULTIARRAY = frozenset({"numpy.core.multiarray", "numpy._core.multiarray"})
@@ -270,28 +270,12 @@ class NumpyArray:
         self.data = data if isinstance(data, bytes | bytearray) else tuple(data)
 
 
-_STRUCT_CODES = {
-    "f8": "d",
-    "f4": "f",
-    "f2": "e",
-    "i8": "q",
-    "i4": "i",
-    "i2": "h",
-    "i1": "b",
-    "u8": "Q",
-    "u4": "I",
-    "u2": "H",
-    "u1": "B",
-    "b1": "?",
-}
-
-
 def numpy_scalar(dtype: Any, data: Any = None) -> NumpyScalar:
     """A numpy scalar, decoded with `struct` (no numpy import) where the dtype is a plain number."""
     if not isinstance(dtype, NumpyDType):
         raise pickle.UnpicklingError("numpy scalar needs a numpy dtype")
     code = dtype.code.lstrip("<>|=")
-    fmt = _STRUCT_CODES.get(code)
+    fmt = NUMPY_STRUCT.get(code)
     order = ">" if dtype.byteorder == ">" else "<"
     if isinstance(data, bytes) and fmt and struct.calcsize(fmt) == len(data):
         return NumpyScalar(code, struct.unpack(order + fmt, data)[0])

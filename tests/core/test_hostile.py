@@ -334,3 +334,28 @@ def test_the_payloads_are_live(tmp_path: Path, name: str) -> None:
     code = f"import pickle; pickle.loads(open({str(tmp_path / 'p.pkl')!r}, 'rb').read())"
     subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert marker.exists()
+
+
+def test_memo_shared_subtrees_convert_in_bounded_time(tmp_path: Path) -> None:
+    """A DAG whose paths multiply (each level references the previous one 3 times) with a tensor at the bottom:
+    reading, summarising and converting visit each distinct object once."""
+    from converters.convert import ConvertOptions, convert
+
+    storage = b"(" + s("storage") + g("torch", "FloatStorage") + s("0") + s("cpu") + b"K\x02tQ"
+    tensor = call(
+        g("torch._utils", "_rebuild_tensor_v2"),
+        storage,
+        b"K\x00",
+        b"(K\x02t",
+        b"(K\x01t",
+        b"\x89",
+        call(g("collections", "OrderedDict")),
+    )
+    body = b"}(" + s("w") + tensor + b"u" + b"q\x00"
+    for i in range(40):  # level i+1 = {"a": level i, "b": level i, "c": level i}
+        ref = b"j" + struct.pack("<I", i)
+        body += b"}(" + s("a") + ref + s("b") + ref + s("c") + ref + b"ur" + struct.pack("<I", i + 1)
+    path = write_torch_zip(tmp_path / "dag.pt", pickle_of(body), {"0": b"\0" * 8})
+    timed(lambda: summarize(read_checkpoint(path)))
+    timed(lambda: convert(read_checkpoint(path), ConvertOptions(str(tmp_path / "o.pt"), to="pth")))
+    assert read_checkpoint(tmp_path / "o.pt").root.child("a") is not None

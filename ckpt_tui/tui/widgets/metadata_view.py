@@ -10,7 +10,7 @@ from textual.widgets.tree import TreeNode
 
 from ckpt_tui.core.labels import friendly_label
 from ckpt_tui.core.summary import short_repr
-from ckpt_tui.model import Entry, Key, Kind, walk
+from ckpt_tui.model import Entry, Key, Kind, tensor_count, walk
 from ckpt_tui.render import key_label, printable
 
 Node = tuple[tuple[Key, ...], Entry]
@@ -67,6 +67,5 @@ class MetadataView(Tree[Node]):
 
 
 def _only_tensors(entry: Entry) -> bool:
-    return all(e.kind is Kind.TENSOR or e.is_container for _, e in walk(entry)) and any(
-        e.kind is Kind.TENSOR for _, e in walk(entry)
-    )
+    """Containers of tensors (and of such containers) only: shown as one line pointing at the tensor tree."""
+    return tensor_count(entry) > 0 and all(e.kind is Kind.TENSOR or e.is_container for _, e in walk(entry))
