@@ -167,18 +167,26 @@ class Entry:
     _index: dict[str, int] | None = field(default=None, init=False, repr=False)
 
     @property
+    def tensor(self) -> TensorInfo:
+        """The TensorInfo of a TENSOR entry."""
+        if not isinstance(self.value, TensorInfo):
+            raise TypeError(f"a {self.kind} entry holds no tensor")
+        return self.value
+
+    @property
     def is_container(self) -> bool:
         return self.kind in (Kind.MAPPING, Kind.SEQUENCE, Kind.OPAQUE)
 
     def child(self, key: Key) -> Entry | None:
         """The child under `key` (or its string form: `0` finds "0" and "0" finds `0`); the first one wins."""
-        if self._index is None:  # built on first use: a state dict can have 100k children
-            index: dict[str, int] = {}
+        index = self._index
+        if index is None:  # built on first use: a state dict can have 100k children
+            index = {}
             for i, (k, _) in enumerate(self.children):
                 index.setdefault(str(k), i)
             object.__setattr__(self, "_index", index)
-        i = self._index.get(str(key))  # type: ignore[union-attr]
-        return None if i is None else self.children[i][1]
+        found = index.get(str(key))
+        return None if found is None else self.children[found][1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +271,7 @@ def tensor_count(entry: Entry, memo: dict[int, int] | None = None) -> int:
         elif not node.children:
             memo[id(node)] = 0
         elif done:
-            memo[id(node)] = sum(memo.get(id(c), 0) for _, c in node.children)
+            memo[id(node)] = sum(memo[id(c)] for _, c in node.children)
         else:  # entry graphs are acyclic (the builder turns cycles into values): children first, then the sum
             stack.append((node, True))
             stack.extend((c, False) for _, c in node.children if id(c) not in memo)

@@ -163,8 +163,8 @@ def verify_same_tree(source: Checkpoint, written: Checkpoint, rules: KeyRules, o
 
 
 def _check_tensor(a: Entry, b: Entry, path: str, written: str) -> None:
-    ta, tb = a.value, b.value
-    if (ta.dtype, ta.shape, ta.stride) != (tb.dtype, tb.shape, tb.stride):  # type: ignore[union-attr]
+    ta, tb = a.tensor, b.tensor
+    if (ta.dtype, ta.shape, ta.stride) != (tb.dtype, tb.shape, tb.stride):
         raise VerificationError(f"{written}: tensor {path} reads back with another dtype, shape or stride")
-    if ta.device != "meta" and not compare_pair(ta, tb).bit_identical:  # type: ignore[arg-type]
+    if ta.device != "meta" and not compare_pair(ta, tb).bit_identical:
         raise VerificationError(f"{written}: tensor {path} differs from its source after writing")

@@ -9,11 +9,15 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ckpt_tui.core.decode import decode_chunk
 from ckpt_tui.core.tensors import read_array
 from ckpt_tui.formats import byte_range, has_byte_range
 from ckpt_tui.model import TensorInfo
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CHUNK_BYTES = 64 << 20
 _KERNEL_COPY_FAILURES = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF)
@@ -54,11 +58,11 @@ def tensor_chunks(info: TensorInfo, cast: str | None = None) -> Iterator[bytes]:
         yield (cast_raw(info, raw, cast) if cast else raw).tobytes()
 
 
-def cast_raw(info: TensorInfo, raw: object, target: str) -> object:
+def cast_raw(info: TensorInfo, raw: np.ndarray, target: str) -> np.ndarray:
     """Raw elements of `info.dtype` -> elements of `target` (float16, bfloat16 or float32), round to nearest even."""
     import numpy as np
 
-    values = decode_chunk(info, raw).astype(np.float32)  # type: ignore[arg-type]
+    values = decode_chunk(info, raw).astype(np.float32)
     if target == "float32":
         return values
     if target == "float16":

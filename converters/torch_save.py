@@ -134,7 +134,7 @@ class PickleWriter:
                 f"the checkpoint holds a whole pickled module ({e.type_name}); --to pth cannot rewrite it: "
                 "use --to safetensors, or save its state_dict()"
             )
-        children = dict(e.children)
+        children: dict[object, Entry] = dict(e.children)
         args = children.get("args")
         self.global_(recipe.cls)
         self.out.write(b"(")

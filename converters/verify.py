@@ -46,7 +46,7 @@ def _check_with_reference(path: str, tensors: list[OutputTensor], metadata: dict
 def _same(written: object, planned: OutputTensor) -> bool:
     """Compare the written bytes with the source's (cast as planned), chunk by chunk."""
     out = read_array(written).reshape(-1)  # type: ignore[arg-type]
-    raw = memoryview(out.view("u1")) if out.size else memoryview(b"")
+    raw = out.view("u1").data if out.size else memoryview(b"")
     position = 0
     cast = planned.dtype if planned.dtype != planned.info.dtype else None
     for chunk in tensor_chunks(planned.info, cast):

@@ -17,7 +17,7 @@ from ckpt_tui.model import TensorInfo
 
 def load_dcp_tensor(info: TensorInfo) -> Any:
     import torch
-    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict_loader import load as dcp_load
 
     directory = info.storage.file
     layout = read_layout(directory, os.stat(os.path.join(directory, ".metadata")).st_mtime_ns)
@@ -28,7 +28,7 @@ def load_dcp_tensor(info: TensorInfo) -> Any:
     try:
         with warnings.catch_warnings():  # "assuming the intent is to load in a single process": it is
             warnings.simplefilter("ignore", UserWarning)
-            dcp.load(target, storage_reader=_reader(directory, tensor))
+            dcp_load(target, storage_reader=_reader(directory, tensor))
     except Exception as e:  # noqa: BLE001 - torch's reader raises many kinds of errors on a damaged chunk
         raise InvalidCheckpointError(f"cannot read '{tensor.fqn}': {type(e).__name__}: {e}", directory) from None
     return target[tensor.fqn]
@@ -36,8 +36,7 @@ def load_dcp_tensor(info: TensorInfo) -> Any:
 
 def _reader(directory: str, tensor: DcpTensor) -> Any:
     import torch
-    from torch.distributed.checkpoint import FileSystemReader
-    from torch.distributed.checkpoint.filesystem import _StorageInfo
+    from torch.distributed.checkpoint.filesystem import FileSystemReader, _StorageInfo
     from torch.distributed.checkpoint.metadata import (
         ChunkStorageMetadata,
         Metadata,
@@ -56,7 +55,7 @@ def _reader(directory: str, tensor: DcpTensor) -> Any:
         },
     )
 
-    class SafeMetadataReader(FileSystemReader):  # type: ignore[misc]
+    class SafeMetadataReader(FileSystemReader):
         def read_metadata(self) -> Metadata:
             return metadata
 

@@ -63,9 +63,11 @@ def decode_chunk(info: TensorInfo, raw: np.ndarray) -> np.ndarray:
         return (raw.astype(np.uint32) << 16).view(np.float32)
     if dtype == "float4_e2m1fn_x2":  # two codes per byte, low nibble first
         lut = table(dtype)
-        return np.stack([lut[raw & 0xF], lut[raw >> 4]], axis=-1).reshape(-1)
+        pairs: np.ndarray = np.stack([lut[raw & 0xF], lut[raw >> 4]], axis=-1)
+        return pairs.reshape(-1)
     if dtype in FORMATS or dtype == "float8_e8m0fnu":
-        return table(dtype)[raw]
+        decoded: np.ndarray = table(dtype)[raw]
+        return decoded
     if dtype == "complex32":
         halves = raw.view(np.float16).astype(np.float32)
         return halves[0::2] + 1j * halves[1::2]

@@ -199,5 +199,5 @@ def _describe(entry: Entry) -> str:
     """A value's text; data too long to show (arrays, bytes) is told apart by a digest."""
     value = entry.value
     data = value.data if isinstance(value, ArrayValue) else value if isinstance(value, bytes) else None
-    digest = f" #{hashlib.blake2b(bytes(data), digest_size=6).hexdigest()}" if isinstance(data, bytes) else ""  # type: ignore[arg-type]
+    digest = f" #{hashlib.blake2b(bytes(data), digest_size=6).hexdigest()}" if isinstance(data, bytes) else ""
     return f"{short_repr(value, 200)}{digest} ({entry.type_name})"

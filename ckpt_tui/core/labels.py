@@ -37,10 +37,10 @@ def friendly_label(path: tuple[Key, ...], entry: Entry) -> str | None:
 
 def _rng_label(path: tuple[Key, ...], entry: Entry) -> str | None:
     if entry.kind is Kind.TENSOR:
-        info = entry.value
-        if info.dtype == "uint8" and info.numel == TORCH_CPU_RNG_BYTES:  # type: ignore[union-attr]
+        info = entry.tensor
+        if info.dtype == "uint8" and info.numel == TORCH_CPU_RNG_BYTES:
             return f"torch CPU RNG state, {TORCH_CPU_RNG_BYTES} bytes"
-        if info.dtype == "uint8" and info.numel == 16 and any("cuda" in str(k).lower() for k in path):  # type: ignore[union-attr]
+        if info.dtype == "uint8" and info.numel == 16 and any("cuda" in str(k).lower() for k in path):
             return "torch CUDA RNG state (seed and offset), 16 bytes"
         return None
     first = entry.children[0][1] if entry.children else None

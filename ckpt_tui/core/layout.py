@@ -61,8 +61,8 @@ def find_state_dict(ckpt: Checkpoint) -> Located | None:
     candidates = [(k, e) for k, e in root.children if e.kind is Kind.MAPPING and _is_state_dict(e)]
     candidates = [(k, e) for k, e in candidates if not _is_optimizer(e)]
     if candidates:
-        key, entry = max(candidates, key=lambda kv: _tensor_count(kv[1]))
-        return Located((key,), entry)
+        best_key, best = max(candidates, key=lambda kv: _tensor_count(kv[1]))
+        return Located((best_key,), best)
     return None
 
 

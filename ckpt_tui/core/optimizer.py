@@ -8,6 +8,7 @@ inference walks both in order and checks every shape it can; where shapes disagr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 from ckpt_tui.core.layout import Located, find_optimizers, find_state_dict, tensors_under
 from ckpt_tui.dtypes import FLOATING
@@ -69,9 +70,9 @@ def _groups(entry: Entry) -> list[ParamGroup]:
     groups = entry.child("param_groups")
     for i, (_, group) in enumerate(groups.children if groups else ()):
         params = group.child("params")
-        ids = tuple(e.value for _, e in params.children) if params else ()
+        ids = tuple(cast(Key, e.value) for _, e in params.children) if params else ()
         hyper = tuple((str(k), v) for k, v in group.children if k not in ("params", "param_names"))
-        out.append(ParamGroup(i, hyper, ids))  # type: ignore[arg-type]
+        out.append(ParamGroup(i, hyper, ids))
     return out
 
 
@@ -96,7 +97,8 @@ def _saved_names(entry: Entry) -> dict[Key, str]:
         params, saved = group.child("params"), group.child("param_names")
         if params is None or saved is None or len(params.children) != len(saved.children):
             return {}
-        names |= {p.value: str(n.value) for (_, p), (_, n) in zip(params.children, saved.children, strict=True)}  # type: ignore[misc]
+        pairs = zip(params.children, saved.children, strict=True)
+        names |= {cast(Key, p.value): str(n.value) for (_, p), (_, n) in pairs}
     return names
 
 
@@ -139,8 +141,8 @@ def _align(shapes: list[tuple[int, ...] | None], candidates: list[tuple[int, ...
 
 def _state_shape(state: Entry | None) -> tuple[int, ...] | None:
     for _, e in state.children if state else ():
-        if e.kind is Kind.TENSOR and e.value.numel > 1:  # type: ignore[union-attr]
-            return e.value.shape  # type: ignore[union-attr, no-any-return]
+        if e.kind is Kind.TENSOR and e.tensor.numel > 1:
+            return e.tensor.shape
     return None
 
 
@@ -149,4 +151,4 @@ def _pairs(state: Entry | None) -> tuple[tuple[str, Entry], ...]:
 
 
 def _bytes(state: Entry | None) -> int:
-    return sum(e.value.nbytes for _, e in state.children if e.kind is Kind.TENSOR) if state else 0  # type: ignore[union-attr]
+    return sum(e.tensor.nbytes for _, e in state.children if e.kind is Kind.TENSOR) if state else 0

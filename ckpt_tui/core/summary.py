@@ -118,8 +118,7 @@ def prefix_notices(path: str, keys: list[str]) -> list[Notice]:
 def describe(entry: Entry, memo: dict[int, int] | None = None) -> str:
     """One short line for an entry: 'mapping of 12 (10 tensors)', 'float32 [3, 4]', 'int = 3'."""
     if entry.kind is Kind.TENSOR:
-        info = entry.value
-        return f"{info.dtype} {list(info.shape)}"  # type: ignore[union-attr]
+        return f"{entry.tensor.dtype} {list(entry.tensor.shape)}"
     if entry.kind is Kind.VALUE:
         return f"{entry.type_name} = {short_repr(entry.value)}"
     tensors = tensor_count(entry, memo)

@@ -99,11 +99,10 @@ def load_tensor(info: TensorInfo, device: str = "cpu") -> torch.Tensor:
 
 def materialise(info: TensorInfo) -> torch.Tensor:
     """A tensor that is not a byte range of a file: loaded by --unsafe, or read by torch's DCP reader."""
-    if info.storage.member == LIVE_MEMBER:
-        return live_tensor(info)
     from ckpt_tui.core.dcp_load import load_dcp_tensor
 
-    return load_dcp_tensor(info)
+    tensor: torch.Tensor = live_tensor(info) if info.storage.member == LIVE_MEMBER else load_dcp_tensor(info)
+    return tensor
 
 
 def _quantize(info: TensorInfo, int_repr: torch.Tensor) -> torch.Tensor:

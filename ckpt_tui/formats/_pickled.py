@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 import struct
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError
 from ckpt_tui.formats._entries import EntryBuilder
@@ -43,7 +43,7 @@ def unpickle(
         raise InvalidCheckpointError(f"{what} asks for more memory than is available", path) from None
 
 
-def no_storages(pid: Any) -> StorageRef:
+def no_storages(pid: Any) -> NoReturn:
     raise pickle.UnpicklingError("this pickle may not reference tensor storages")
 
 

@@ -83,12 +83,17 @@ class Opaque:
 
     __slots__ = ("args", "kwargs", "state", "items", "dict_items", "called")
     module, name, qualname = "?", "?", "?"
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    state: Any
+    items: list[Any]
+    dict_items: list[tuple[Any, Any]]
+    called: bool
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Opaque:
         self = object.__new__(cls)
         self.args, self.kwargs, self.state, self.called = args, kwargs, None, False
-        self.items: list[Any] = []
-        self.dict_items: list[tuple[Any, Any]] = []
+        self.items, self.dict_items = [], []
         return self
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -140,7 +145,7 @@ def stub_class(module: str, name: str) -> type[Opaque]:
 
 
 def qualname_of_stub(obj: object) -> str | None:
-    return obj.qualname if isinstance(obj, type) and issubclass(obj, Opaque) else None  # type: ignore[attr-defined]
+    return obj.qualname if isinstance(obj, type) and issubclass(obj, Opaque) else None
 
 
 # -- torch builders ---------------------------------------------------------------------------------------------
@@ -258,6 +263,11 @@ class NumpyDType:
 
 class NumpyArray:
     __slots__ = ("shape", "dtype", "fortran", "data")
+
+    shape: tuple[int, ...]
+    dtype: Any
+    fortran: bool
+    data: bytes | bytearray | tuple[Any, ...]
 
     def __init__(self, subtype: Any = None, shape: Any = (0,), dtype: Any = None) -> None:
         self.shape, self.dtype, self.fortran, self.data = (0,), None, False, b""
@@ -404,12 +414,12 @@ class CappedReader:
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
         view = memoryview(buffer)[: self._left]
-        n = self._file.readinto(view)  # type: ignore[attr-defined]
+        n = int(self._file.readinto(view))  # type: ignore[attr-defined]
         self._left -= n
         return n
 
 
-class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+class SafeUnpickler(pickle._Unpickler):
     """Unpickles with `BUILDERS` and inert stubs; remembers every global outside the allow-list.
 
     The pure-Python unpickler, deliberately: CPython's C unpickler sizes its memo array by the largest index a

@@ -186,4 +186,4 @@ def _value(directory: str, chunk: Chunk) -> Entry:
             raw, unpickler = unpickle(io.BytesIO(archive.read(name)), path, no_storages)
     except (OSError, StopIteration, zipfile.BadZipFile, UnreadableError) as e:
         return Entry(Kind.VALUE, "unreadable", f"<cannot read {chunk.file}@{chunk.offset}: {e}>")
-    return EntryBuilder(lambda ref: no_storages(ref), path).build(raw)
+    return EntryBuilder(no_storages, path).build(raw)

@@ -85,4 +85,4 @@ def _plain_pickle(path: str, f: IO[bytes], size: int) -> Checkpoint:
     f.seek(0)
     raw, unpickler = unpickle(f, path, no_storages)
     notice = Notice("plain-pickle", Severity.INFO, "a plain pickle, not written by torch.save")
-    return build_checkpoint(path, "pickle", size, raw, lambda ref: no_storages(ref), unpickler, [notice])
+    return build_checkpoint(path, "pickle", size, raw, no_storages, unpickler, [notice])

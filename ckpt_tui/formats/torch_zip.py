@@ -77,7 +77,7 @@ def _check_not_truncated(path: str, f: IO[bytes], size: int) -> None:
 def _data_start(f: IO[bytes]) -> int:
     f.seek(0)
     *_, name_len, extra_len = LOCAL_HEADER.unpack(f.read(LOCAL_HEADER.size))
-    return LOCAL_HEADER.size + name_len + extra_len
+    return LOCAL_HEADER.size + int(name_len) + int(extra_len)
 
 
 def _check_single_data_pkl(path: str, f: IO[bytes], size: int, name: str) -> int:
@@ -192,4 +192,4 @@ def _data_offset(f: IO[bytes], info: zipfile.ZipInfo, path: str, size: int) -> i
     start = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
     if start + info.file_size > size:
         raise InvalidCheckpointError(f"storage '{info.filename}' runs past the end of the file (truncated?)", path)
-    return start
+    return int(start)

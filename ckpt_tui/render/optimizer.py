@@ -46,7 +46,7 @@ def _params_table(report: OptimizerReport) -> Table:
     table.add_column("bytes", justify="right", no_wrap=True)
     for p in report.params:
         name = Text(printable(p.name), style="yellow" if report.naming == "inferred" else "") if p.name else Text("?")
-        shapes = [list(e.value.shape) for _, e in p.state if e.kind is Kind.TENSOR and e.value.numel > 1]  # type: ignore[union-attr]
+        shapes = [list(e.tensor.shape) for _, e in p.state if e.kind is Kind.TENSOR and e.tensor.numel > 1]  # type: ignore[union-attr]
         state = Text(printable(", ".join(k for k, _ in p.state)))
         table.add_row(
             str(p.param_id), name, str(p.group), state, str(shapes[0]) if shapes else "", human_bytes(p.nbytes)

@@ -56,7 +56,7 @@ class MetadataView(Tree[Node]):
             text.append(printable(short_repr(entry.value, 80)))
             text.append(f"  {entry.type_name}", dim)
         elif entry.kind is Kind.TENSOR:
-            text.append(f"  {entry.value.dtype} {list(entry.value.shape)}", dim)  # type: ignore[union-attr]
+            text.append(f"  {entry.tensor.dtype} {list(entry.tensor.shape)}", dim)  # type: ignore[union-attr]
         else:
             count = f"{len(entry.children)} tensors — see the tensor tree" if tensors_only else f"{len(entry.children)}"
             text.append(f"  {printable(entry.type_name)} of {count}", dim)
