@@ -7,12 +7,11 @@ from typing import Any
 
 from ckpt_tui.dtypes import ITEMSIZE, NUMPY_NAMES
 from ckpt_tui.errors import InvalidCheckpointError
-from ckpt_tui.formats._unpickler import (
+from ckpt_tui.formats._builders import NumpyArray, NumpyDType, TorchSize
+from ckpt_tui.formats._records import (
     Device,
     DType,
     Layout,
-    NumpyArray,
-    NumpyDType,
     NumpyScalar,
     Opaque,
     OpaqueDict,
@@ -21,7 +20,6 @@ from ckpt_tui.formats._unpickler import (
     RawTensor,
     StorageRef,
     StorageType,
-    TorchSize,
     qualname_of_stub,
 )
 from ckpt_tui.model import ArrayValue, Entry, GlobalRef, Key, Kind, OpaqueRecipe, Quantization, Storage, TensorInfo

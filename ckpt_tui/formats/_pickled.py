@@ -9,8 +9,9 @@ from typing import IO, Any, NoReturn
 
 from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError
 from ckpt_tui.formats._entries import EntryBuilder
+from ckpt_tui.formats._records import StorageRef
 from ckpt_tui.formats._risk import notice_for_global
-from ckpt_tui.formats._unpickler import PersistentLoad, SafeUnpickler, StorageRef
+from ckpt_tui.formats._unpickler import PersistentLoad, SafeUnpickler
 from ckpt_tui.model import Checkpoint, Notice, Severity, Storage
 
 UNPICKLE_ERRORS = (

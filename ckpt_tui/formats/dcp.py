@@ -18,8 +18,8 @@ from typing import Any
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError
 from ckpt_tui.formats._entries import EntryBuilder
 from ckpt_tui.formats._pickled import no_storages, unpickle
+from ckpt_tui.formats._records import DType, Opaque
 from ckpt_tui.formats._risk import notice_for_global
-from ckpt_tui.formats._unpickler import DType, Opaque
 from ckpt_tui.model import Checkpoint, Entry, Key, Kind, Notice, Severity, Storage, TensorInfo, contiguous_strides
 
 DCP_MEMBER = "<torch.distributed.checkpoint>"

@@ -12,7 +12,8 @@ from typing import IO, Any
 from ckpt_tui.dtypes import itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError
 from ckpt_tui.formats._pickled import build_checkpoint, no_storages, unpickle
-from ckpt_tui.formats._unpickler import StorageRef, storage_from_pid
+from ckpt_tui.formats._records import StorageRef
+from ckpt_tui.formats._unpickler import storage_from_pid
 from ckpt_tui.model import Checkpoint, Notice, Severity, Storage
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C

@@ -15,7 +15,8 @@ from typing import IO, Any
 
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
 from ckpt_tui.formats._pickled import build_checkpoint, unpickle
-from ckpt_tui.formats._unpickler import StorageRef, storage_from_pid
+from ckpt_tui.formats._records import StorageRef
+from ckpt_tui.formats._unpickler import storage_from_pid
 from ckpt_tui.model import Checkpoint, Notice, Severity, Storage
 
 LOCAL_HEADER = struct.Struct("<4sHHHIIIIHH")

@@ -1,0 +1,267 @@
+"""The allow-list: the globals torch and numpy use to rebuild tensors and containers, each mapped to a builder
+of an inert record (see _unpickler.py). Builders validate their arguments; they never import or call anything."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from typing import Any
+
+from ckpt_tui.dtypes import ITEMSIZE, NUMPY_STRUCT, STORAGE_DTYPES
+from ckpt_tui.formats._records import (
+    Device,
+    DType,
+    Layout,
+    NumpyScalar,
+    OpaqueDict,
+    QScheme,
+    RawSparse,
+    RawTensor,
+    StorageRef,
+    StorageType,
+    qualname_of_stub,
+    stub_class,
+)
+
+NUMPY_MULTIARRAY = frozenset({"numpy.core.multiarray", "numpy._core.multiarray"})
+STORAGE_MODULES = frozenset({"torch", "torch.storage", "torch.cuda"})
+
+
+# -- torch builders ---------------------------------------------------------------------------------------------
+
+
+def _ints(value: Any, what: str) -> tuple[int, ...]:
+    if isinstance(value, tuple | list):
+        for v in value:  # a plain loop: this runs for every tensor, and generators cost more
+            if type(v) is not int:
+                break
+        else:
+            return tuple(value)
+    raise pickle.UnpicklingError(f"tensor {what} must be a tuple of ints, got {str(value)[:40]}")
+
+
+def _storage(value: Any) -> StorageRef:
+    if not isinstance(value, StorageRef):
+        raise pickle.UnpicklingError(f"tensor storage must be a storage reference, got {type(value).__name__}")
+    return value
+
+
+def rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> RawTensor:
+    requires_grad = bool(rest[0]) if rest else False
+    ref = _storage(storage)
+    if type(offset) is not int:
+        raise pickle.UnpicklingError("tensor storage offset must be an int")
+    return RawTensor(ref, offset, _ints(size, "shape"), _ints(stride, "stride"), ref.dtype, requires_grad)
+
+
+def rebuild_tensor_v3(
+    storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any, hooks: Any, dtype: Any, *rest: Any
+) -> RawTensor:
+    if not isinstance(dtype, DType) or dtype.name not in ITEMSIZE:
+        raise pickle.UnpicklingError(f"unknown tensor dtype {dtype!r}")
+    ref = _storage(storage)
+    if ref.dtype != dtype.name:  # an untyped (byte) storage read as `dtype`
+        ref = ref._replace(dtype=dtype.name, numel=ref.numel * ITEMSIZE[ref.dtype] // ITEMSIZE[dtype.name])
+    return rebuild_tensor(ref, offset, size, stride, requires_grad)
+
+
+def rebuild_parameter(data: Any, requires_grad: Any = True, *rest: Any) -> Any:
+    if isinstance(data, RawTensor):
+        return data._replace(parameter=True, requires_grad=bool(requires_grad))
+    return data  # e.g. a sparse or opaque tensor wrapped as a parameter: keep what it is
+
+
+def rebuild_qtensor(
+    storage: Any, offset: Any, size: Any, stride: Any, quantizer: Any, requires_grad: Any = False, *rest: Any
+) -> RawTensor:
+    tensor = rebuild_tensor(storage, offset, size, stride, requires_grad)
+    return tensor._replace(quantization=tuple(quantizer) if isinstance(quantizer, tuple) else None)
+
+
+def rebuild_meta_tensor(dtype: Any, size: Any, stride: Any, requires_grad: Any = False, *rest: Any) -> RawTensor:
+    if not isinstance(dtype, DType):
+        raise pickle.UnpicklingError("meta tensor dtype must be a torch dtype")
+    return RawTensor(None, 0, _ints(size, "shape"), _ints(stride, "stride"), dtype.name, bool(requires_grad))
+
+
+def rebuild_sparse(layout: Any, data: Any) -> RawSparse:
+    name = layout.name if isinstance(layout, Layout) else str(layout)
+    return RawSparse(name, tuple(data) if isinstance(data, tuple | list) else (data,))
+
+
+def rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any) -> Any:
+    # `func` came from find_class, so it is one of our builders or an inert stub
+    result = func(*args) if callable(func) and isinstance(args, tuple) else None
+    subclass = qualname_of_stub(new_type)
+    if isinstance(result, RawTensor) and subclass not in (None, "torch.Tensor", "torch._tensor.Tensor"):
+        if subclass == "torch.nn.parameter.Parameter":
+            return result._replace(parameter=True)
+        return result._replace(subclass=subclass)
+    return result
+
+
+class TorchSize(tuple[int, ...]):
+    __slots__ = ()
+
+
+def make_size(dims: Any = ()) -> TorchSize:
+    return TorchSize(_ints(dims, "size"))
+
+
+def make_device(kind: Any, index: Any = None) -> Device:
+    if not isinstance(kind, str) or (index is not None and type(index) is not int):
+        raise pickle.UnpicklingError("torch.device takes a type string and an optional index")
+    return Device(kind if index is None else f"{kind}:{index}")
+
+
+def get_layout(name: Any) -> Layout:
+    return Layout(str(name).removeprefix("torch."))
+
+
+# -- numpy and builtins -----------------------------------------------------------------------------------------
+
+
+class NumpyDType:
+    """`numpy.dtype('f8')` plus its BUILD state (byte order); never imports numpy."""
+
+    __slots__ = ("code", "byteorder")
+
+    def __init__(self, code: Any, align: Any = False, copy: Any = False) -> None:
+        if not isinstance(code, str):
+            raise pickle.UnpicklingError("numpy dtype code must be a string")
+        self.code, self.byteorder = code, "|"
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) > 1 and isinstance(state[1], str):
+            self.byteorder = state[1]
+
+    @property
+    def name(self) -> str:
+        return self.code if self.byteorder in "|=<" else f"{self.byteorder}{self.code}"
+
+
+class NumpyArray:
+    __slots__ = ("shape", "dtype", "fortran", "data")
+
+    shape: tuple[int, ...]
+    dtype: Any
+    fortran: bool
+    data: bytes | bytearray | tuple[Any, ...]
+
+    def __init__(self, subtype: Any = None, shape: Any = (0,), dtype: Any = None) -> None:
+        self.shape, self.dtype, self.fortran, self.data = (0,), None, False, b""
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) != 5:
+            raise pickle.UnpicklingError("numpy array state must be a 5-tuple")
+        _, shape, dtype, fortran, data = state
+        self.shape, self.dtype, self.fortran = _ints(shape, "shape"), dtype, bool(fortran)
+        self.data = data if isinstance(data, bytes | bytearray) else tuple(data)
+
+
+def numpy_scalar(dtype: Any, data: Any = None) -> NumpyScalar:
+    """A numpy scalar, decoded with `struct` (no numpy import) where the dtype is a plain number."""
+    if not isinstance(dtype, NumpyDType):
+        raise pickle.UnpicklingError("numpy scalar needs a numpy dtype")
+    code = dtype.code.lstrip("<>|=")
+    fmt = NUMPY_STRUCT.get(code)
+    order = ">" if dtype.byteorder == ">" else "<"
+    if isinstance(data, bytes) and fmt and struct.calcsize(fmt) == len(data):
+        return NumpyScalar(code, struct.unpack(order + fmt, data)[0])
+    if isinstance(data, bytes) and code in ("c8", "c16") and len(data) == int(code[1:]):
+        re, im = struct.unpack(order + ("ff" if code == "c8" else "dd"), data)
+        return NumpyScalar(code, complex(re, im))
+    return NumpyScalar(code, data)
+
+
+def codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
+    # protocol 2 pickles bytes as _codecs.encode(str, "latin1")
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode is only allowed for latin-1 byte strings")
+    return text.encode("latin-1")
+
+
+def make_bytearray(data: Any = b"") -> bytes:
+    if not isinstance(data, bytes | list | tuple):  # bytearray(10**12) would allocate a terabyte
+        raise pickle.UnpicklingError("bytearray must be built from bytes")
+    return bytes(data)
+
+
+def make_set(items: Any = ()) -> set[Any]:
+    return set(_iterable(items))
+
+
+def make_frozenset(items: Any = ()) -> frozenset[Any]:
+    return frozenset(_iterable(items))
+
+
+def _iterable(items: Any) -> list[Any] | tuple[Any, ...]:
+    if not isinstance(items, list | tuple):
+        raise pickle.UnpicklingError("set must be built from a list")
+    return items
+
+
+def make_complex(real: Any = 0.0, imag: Any = 0.0) -> complex:
+    if not all(type(v) in (int, float) for v in (real, imag)):
+        raise pickle.UnpicklingError("complex takes two numbers")
+    return complex(real, imag)
+
+
+def _builders() -> dict[tuple[str, str], Any]:
+    table: dict[tuple[str, str], Any] = {
+        ("collections", "OrderedDict"): OpaqueDict,
+        ("builtins", "set"): make_set,
+        ("builtins", "frozenset"): make_frozenset,
+        ("builtins", "complex"): make_complex,
+        ("builtins", "bytearray"): make_bytearray,
+        ("_codecs", "encode"): codecs_encode,
+        ("torch", "Size"): make_size,
+        ("torch", "device"): make_device,
+        ("torch.serialization", "_get_layout"): get_layout,
+        ("numpy", "dtype"): NumpyDType,
+        ("numpy", "ndarray"): stub_class("numpy", "ndarray"),
+    }
+    for module in ("torch._utils", "torch._tensor"):
+        table |= {
+            (module, "_rebuild_tensor"): rebuild_tensor,
+            (module, "_rebuild_tensor_v2"): rebuild_tensor,
+            (module, "_rebuild_tensor_v3"): rebuild_tensor_v3,
+            (module, "_rebuild_parameter"): rebuild_parameter,
+            (module, "_rebuild_parameter_with_state"): rebuild_parameter,
+            (module, "_rebuild_qtensor"): rebuild_qtensor,
+            (module, "_rebuild_sparse_tensor"): rebuild_sparse,
+            (module, "_rebuild_meta_tensor_no_storage"): rebuild_meta_tensor,
+            (module, "_rebuild_from_type_v2"): rebuild_from_type_v2,
+        }
+    for module in NUMPY_MULTIARRAY:
+        table |= {(module, "_reconstruct"): NumpyArray, (module, "scalar"): numpy_scalar}
+    for module in STORAGE_MODULES:
+        table |= {(module, name): StorageType(name, dtype) for name, dtype in STORAGE_DTYPES.items()}
+    table |= {("torch", name): DType(name) for name in ITEMSIZE}
+    table |= {
+        ("torch", q): QScheme(q)
+        for q in (
+            "per_tensor_affine",
+            "per_channel_affine",
+            "per_tensor_symmetric",
+            "per_channel_symmetric",
+            "per_channel_affine_float_qparams",
+        )
+    }
+    table |= {
+        ("torch", lay): Layout(lay)
+        for lay in (
+            "strided",
+            "sparse_coo",
+            "sparse_csr",
+            "sparse_csc",
+            "sparse_bsr",
+            "sparse_bsc",
+            "_mkldnn",
+            "jagged",
+        )
+    }
+    return table
+
+
+BUILDERS = _builders()

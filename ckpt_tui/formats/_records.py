@@ -1,0 +1,132 @@
+"""The inert records the safe unpickler builds: tensors and storages as references, and stand-ins for every class
+a pickle names (Opaque), which only record what they are given. None of them imports or runs anything."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any, NamedTuple
+
+
+class StorageType(NamedTuple):
+    name: str
+    dtype: str
+
+
+class StorageRef(NamedTuple):
+    key: str
+    dtype: str
+    numel: int
+    location: str
+    view: tuple[int, int] | None = None  # legacy storage views: (element offset, element count)
+
+
+class DType(NamedTuple):
+    name: str
+
+
+class Device(NamedTuple):
+    name: str
+
+
+class Layout(NamedTuple):
+    name: str
+
+
+class QScheme(NamedTuple):
+    name: str
+
+
+class RawTensor(NamedTuple):
+    storage: StorageRef | None  # None: a meta tensor, saved without data
+    offset: int
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    dtype: str
+    requires_grad: bool = False
+    parameter: bool = False
+    quantization: tuple[Any, ...] | None = None
+    subclass: str | None = None
+
+
+class RawSparse(NamedTuple):
+    layout: str
+    parts: tuple[Any, ...]
+
+
+class NumpyScalar(NamedTuple):
+    dtype: str
+    value: object
+
+
+class Opaque:
+    """An object of a class we do not import: what it was built from, nothing more.
+
+    Subclasses are generated per global name (`stub_class`); NEWOBJ and REDUCE both end in `__new__`, BUILD in
+    `__setstate__`, APPEND(S)/SETITEM(S)/ADDITEMS in the recording methods below.
+    """
+
+    __slots__ = ("args", "kwargs", "state", "items", "dict_items", "called")
+    module, name, qualname = "?", "?", "?"
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    state: Any
+    items: list[Any]
+    dict_items: list[tuple[Any, Any]]
+    called: bool
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Opaque:
+        self = object.__new__(cls)
+        self.args, self.kwargs, self.state, self.called = args, kwargs, None, False
+        self.items, self.dict_items = [], []
+        return self
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.called = True  # REDUCE calls the class; NEWOBJ only calls __new__
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.dict_items.append((key, value))
+
+    def append(self, item: Any) -> None:
+        self.items.append(item)
+
+    def extend(self, items: Any) -> None:
+        self.items.extend(list(items))
+
+    add = append
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Opaque:
+        return OpaqueCall(self, *args, **kwargs)
+
+
+class OpaqueCall(Opaque):
+    """The result of calling an opaque object: `args[0]` is what was called."""
+
+    __slots__ = ()
+    module, name, qualname = "", "<call>", "<call>"
+
+
+class OpaqueDict(dict[Any, Any]):
+    """A mapping with pickled attributes: an OrderedDict's `_metadata`, or a dict subclass we do not import."""
+
+    qualname = "collections.OrderedDict"
+    attrs: dict[Any, Any] = {}  # noqa: RUF012 - replaced, never mutated, by __setstate__
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if not isinstance(state, dict):
+            raise pickle.UnpicklingError("mapping state must be a dict")
+        self.attrs = {**self.attrs, **state}
+
+
+def stub_class(module: str, name: str) -> type[Opaque]:
+    """A new inert stand-in class for a global the pickle names."""
+    attrs = {"module": module, "name": name, "qualname": f"{module}.{name}", "__slots__": ()}
+    return type(name.rpartition(".")[2] or "Opaque", (Opaque,), attrs)
+
+
+def qualname_of_stub(obj: object) -> str | None:
+    return obj.qualname if isinstance(obj, type) and issubclass(obj, Opaque) else None
