@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ckpt_tui.core.compare import compare_pair
 from ckpt_tui.core.keys import KeyRules
@@ -120,26 +120,28 @@ def _convert_pth(ckpt: Checkpoint, output: str, options: ConvertOptions) -> Conv
             "--to pth rewrites the whole checkpoint's keys only: --dtype, --max-shard-size, --all and "
             "--key apply to safetensors output"
         )
+    source, not_carried = _without_safetensors_header(ckpt)
     with atomic_outputs([output], options.force) as pending, os.fdopen(pending[0].fd, "wb", closefd=False) as out:
-        write_pth(ckpt, options.rules, out)
+        write_pth(source, options.rules, out)
         out.flush()
         if options.verify:
-            verify_same_tree(ckpt, read_checkpoint(pending[0].readable_path), options.rules, output)
+            verify_same_tree(source, read_checkpoint(pending[0].readable_path), options.rules, output)
     renamed = {k: options.rules.apply(k) for k in ckpt.tensors if options.rules.apply(k) != k}
+    size = os.path.getsize(output)
     return ConvertReport(
-        ckpt.path,
-        (output,),
-        "pth",
-        "(whole checkpoint)",
-        len(ckpt.tensors),
-        os.path.getsize(output),
-        {},
-        renamed,
-        (),
-        (),
-        options.verify,
-        None,
-    )
+        ckpt.path, (output,), "pth", "(whole checkpoint)", len(ckpt.tensors), size, {}, renamed, (), not_carried,
+        options.verify, None,
+    )  # fmt: skip
+
+
+def _without_safetensors_header(ckpt: Checkpoint) -> tuple[Checkpoint, tuple[tuple[str, str], ...]]:
+    """A state dict written as .pth has no place for a safetensors header's __metadata__: left out, and said so."""
+    if ckpt.format != "safetensors" or ckpt.root.child("__metadata__") is None:
+        return ckpt, ()
+    children = tuple((k, e) for k, e in ckpt.root.children if k != "__metadata__")
+    root = Entry(ckpt.root.kind, "dict", None, children, ckpt.root.attrs)
+    why = "the safetensors header metadata has no place in a .pth state dict"
+    return replace(ckpt, root=root), (("__metadata__", why),)
 
 
 def verify_same_tree(source: Checkpoint, written: Checkpoint, rules: KeyRules, output: str) -> None:
@@ -151,8 +153,8 @@ def verify_same_tree(source: Checkpoint, written: Checkpoint, rules: KeyRules, o
         if (id(a), id(b)) in seen:  # shared through the pickle memo: checked once
             continue
         seen.add((id(a), id(b)))
-        if (a.kind, a.type_name, len(a.children)) != (b.kind, b.type_name, len(b.children)):
-            raise VerificationError(f"{output}: {path} reads back as {b.type_name}, not {a.type_name}")
+        if (a.kind, _written_type(a), len(a.children)) != (b.kind, b.type_name, len(b.children)):
+            raise VerificationError(f"{output}: {path} reads back as {b.type_name}, not {_written_type(a)}")
         if a.kind is Kind.TENSOR:
             _check_tensor(a, b, path, output)
         elif a.kind is Kind.VALUE:
@@ -160,6 +162,13 @@ def verify_same_tree(source: Checkpoint, written: Checkpoint, rules: KeyRules, o
             if expected != b.value and expected == expected:  # NaN != NaN
                 raise VerificationError(f"{output}: {path} reads back as {b.value!r}, not {expected!r}")
         stack.extend((ca, cb, f"{path}.{ka}") for (ka, ca), (_, cb) in zip(a.children, b.children, strict=True))
+
+
+def _written_type(entry: Entry) -> str:
+    """The type a mapping has once pickled: containers of safetensors files, shard sets and directories are dicts."""
+    if entry.kind is Kind.MAPPING and entry.type_name != "collections.OrderedDict":
+        return "dict"
+    return entry.type_name
 
 
 def _check_tensor(a: Entry, b: Entry, path: str, written: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import struct
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -80,6 +81,17 @@ class SafeUnpickler(pickle._Unpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         return self._persistent_load(pid)
+
+    def load_bytearray8(self) -> None:
+        """BYTEARRAY8, reading before allocating: the stdlib's `bytearray(n)` first let an 8-byte length allocate
+        and zero gigabytes (found by fuzzing)."""
+        (n,) = struct.unpack("<Q", self.read(8))
+        data = self.read(n)
+        if len(data) < n:
+            raise pickle.UnpicklingError("pickle data was truncated")
+        self.append(bytearray(data))
+
+    dispatch = {**pickle._Unpickler.dispatch, pickle.BYTEARRAY8[0]: load_bytearray8}
 
 
 def storage_from_pid(pid: Any) -> StorageRef:

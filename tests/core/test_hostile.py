@@ -294,6 +294,9 @@ def test_four_gigabyte_header_length(tmp_path: Path) -> None:
         read_checkpoint(tmp_path / "big.safetensors")
     (tmp_path / "big.pkl").write_bytes(b"\x80\x04\x8d" + struct.pack("<Q", 4 << 30) + b"abc")
     timed(lambda: pytest.raises(CkptError, read_checkpoint, tmp_path / "big.pkl"))
+    # BYTEARRAY8: the stdlib's pure-Python unpickler allocated (and zeroed) the declared length before reading
+    (tmp_path / "ba8.pkl").write_bytes(b"\x80\x05\x96" + struct.pack("<Q", 16 << 30) + b"abc.")
+    timed(lambda: pytest.raises(CkptError, read_checkpoint, tmp_path / "ba8.pkl"), limit=2.0)
 
 
 # -- display safety ---------------------------------------------------------------------------------------------
