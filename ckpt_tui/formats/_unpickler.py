@@ -15,7 +15,7 @@ import io
 import pickle
 import struct
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from ckpt_tui.formats._builders import BUILDERS
 from ckpt_tui.formats._records import Opaque, StorageRef, StorageType, stub_class
@@ -62,6 +62,9 @@ class SafeUnpickler(pickle._Unpickler):
     small pickles and do not notice.
     """
 
+    read: Callable[[int], bytes]  # set by pickle._Unpickler.load
+    append: Callable[[Any], None]
+
     def __init__(self, file: IO[bytes], persistent_load: PersistentLoad) -> None:
         super().__init__(file if isinstance(file, io.BytesIO) else CappedReader(file), encoding="latin1")
         self._persistent_load = persistent_load
@@ -91,7 +94,7 @@ class SafeUnpickler(pickle._Unpickler):
             raise pickle.UnpicklingError("pickle data was truncated")
         self.append(bytearray(data))
 
-    dispatch = {**pickle._Unpickler.dispatch, pickle.BYTEARRAY8[0]: load_bytearray8}
+    dispatch = {**pickle._Unpickler.dispatch, pickle.BYTEARRAY8[0]: cast(Any, load_bytearray8)}
 
 
 def storage_from_pid(pid: Any) -> StorageRef:
