@@ -33,7 +33,9 @@ class PickleWriter:
         self.out = io.BytesIO()
         self.rules = rules
         self.storages: dict[tuple[str, str, str | None, int], tuple[str, Storage]] = {}
-        self.memo: dict[int, int] = {}  # entries written once and referenced again (shared in the source too)
+        # entries written once and referenced again (shared in the source too); holding each entry keeps its id()
+        # from being reused by a temporary entry built while writing (renamed _metadata, param_names)
+        self.memo: dict[int, tuple[int, Entry]] = {}
 
     def dump(self, root: Entry) -> bytes:
         self.out.write(b"\x80\x02")
@@ -45,7 +47,7 @@ class PickleWriter:
 
     def entry(self, e: Entry, renaming: bool) -> None:
         if id(e) in self.memo:  # written before: a reference, as the source pickle had it
-            self.out.write(b"j" + struct.pack("<I", self.memo[id(e)]))
+            self.out.write(b"j" + struct.pack("<I", self.memo[id(e)][0]))
             return
         if e.kind is Kind.TENSOR:
             self.tensor(e.value)  # type: ignore[arg-type]
@@ -63,8 +65,8 @@ class PickleWriter:
     def remember(self, e: Entry) -> None:
         """Store what was just built in the memo (LONG_BINPUT), so a second reference to it is a LONG_BINGET."""
         if id(e) not in self.memo:
-            self.memo[id(e)] = len(self.memo)
-            self.out.write(b"r" + struct.pack("<I", self.memo[id(e)]))
+            self.memo[id(e)] = (len(self.memo), e)
+            self.out.write(b"r" + struct.pack("<I", self.memo[id(e)][0]))
 
     def mapping(self, e: Entry) -> None:
         rename = _is_state_dict(e)

@@ -49,7 +49,7 @@ class EntryBuilder:
     def __init__(self, to_storage: ToStorage, path: str) -> None:
         self._to_storage = to_storage
         self._path = path
-        self._memo: dict[int, Entry] = {}
+        self._memo: dict[int, tuple[Entry, Any]] = {}
         self._active: set[int] = set()
         self.notes: set[str] = set()
 
@@ -62,7 +62,7 @@ class EntryBuilder:
             raise InvalidCheckpointError(f"objects nested deeper than {MAX_DEPTH} levels", self._path)
         ident = id(obj)
         if ident in self._memo:
-            return self._memo[ident]
+            return self._memo[ident][0]
         if ident in self._active:
             return Entry(Kind.VALUE, "cycle", "<recursive reference>")
         self._active.add(ident)
@@ -70,7 +70,7 @@ class EntryBuilder:
             entry = self._convert(obj, path)
         finally:
             self._active.discard(ident)
-        self._memo[ident] = entry
+        self._memo[ident] = (entry, obj)  # holding obj keeps its id from being reused by a later temporary
         return entry
 
     def _convert(self, obj: Any, path: tuple[Key, ...]) -> Entry:
