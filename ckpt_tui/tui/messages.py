@@ -9,6 +9,7 @@ from textual.message import Message
 from ckpt_tui.core.check import LoadReport
 from ckpt_tui.core.diff import DiffReport
 from ckpt_tui.core.stats import Histogram, TensorStats
+from ckpt_tui.model import Checkpoint
 
 
 @dataclass
@@ -51,3 +52,8 @@ class WorkFailed(Message):
 @dataclass
 class CheckFinished(Message):
     report: LoadReport
+
+
+@dataclass
+class OtherCheckpointRead(Message):
+    ckpt: Checkpoint

@@ -193,3 +193,26 @@ async def test_check_against_a_model_class(training: Checkpoint) -> None:
         await settle(pilot)
         assert isinstance(app.screen, ReportDialog)
         assert "loads cleanly" in static_text(app, "Static") and "load_state_dict" in static_text(app, "#report-body")
+
+
+async def test_diff_with_another_file_from_the_inspect_screen(training: Checkpoint) -> None:
+    from textual.widgets import Input
+
+    from ckpt_tui.tui.screens.diff import DiffScreen
+
+    app = CkptApp(training)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("d")
+        await pilot.pause()
+        app.screen.query_one(Input).value = "sample_checkpoints/state_dict.pth"
+        await pilot.press("enter")
+        await settle(pilot)
+        await settle(pilot)
+        assert isinstance(app.screen, DiffScreen) and app.diff_report is not None
+        assert app.diff_report.scope_a == "['model_state_dict']" and app.diff_report.identical
+        await pilot.press("escape", "d")
+        await pilot.pause()
+        app.screen.query_one(Input).value = "no/such.pth"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.__class__.__name__ == "ErrorDialog"

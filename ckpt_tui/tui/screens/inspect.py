@@ -26,7 +26,7 @@ from ckpt_tui.render.optimizer import optimizer_renderable
 from ckpt_tui.render.summary import notices_renderable
 from ckpt_tui.tui.commands import TensorFinder
 from ckpt_tui.tui.dialogs.path_prompt import PathPrompt
-from ckpt_tui.tui.messages import CheckFinished, StatsComputed, WorkFailed
+from ckpt_tui.tui.messages import CheckFinished, OtherCheckpointRead, StatsComputed, WorkFailed
 from ckpt_tui.tui.widgets.metadata_view import MetadataView
 from ckpt_tui.tui.widgets.tensor_detail import TensorDetail
 from ckpt_tui.tui.widgets.tensor_tree import Item, TensorTree
@@ -145,16 +145,21 @@ class InspectScreen(Screen[None]):
         self.app.push_screen(prompt, self._open_diff)
 
     def _open_diff(self, path: str | None) -> None:
-        if not path:
-            return
+        if path:
+            self.notify(f"reading {path}…")
+            self._read_other(path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="diff-with")
+    def _read_other(self, path: str) -> None:
         try:
-            other = read_checkpoint(path)
+            self.post_message(OtherCheckpointRead(read_checkpoint(path)))
         except CkptError as e:
-            self.app.show_error("Cannot open the other checkpoint", str(e))  # type: ignore[attr-defined]
-            return
+            self.post_message(WorkFailed("Cannot open the other checkpoint", str(e)))
+
+    def on_other_checkpoint_read(self, message: OtherCheckpointRead) -> None:
         from ckpt_tui.tui.screens.diff import DiffScreen
 
-        self.app.push_screen(DiffScreen(self.ckpt, other))
+        self.app.push_screen(DiffScreen(self.ckpt, message.ckpt))
 
     def action_convert(self) -> None:
         from ckpt_tui.tui.dialogs.convert import ConvertDialog
