@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.core.decode import decode_chunk
 from ckpt_tui.core.stats import CHUNK_ELEMENTS, Histogram, histogram_range
-from ckpt_tui.core.tensors import read_array
+from ckpt_tui.core.tensors import drop_pages, read_array
 from ckpt_tui.model import TensorInfo
 
 if TYPE_CHECKING:
@@ -127,10 +127,11 @@ def _raw_chunks(raw_a: Any, raw_b: Any) -> Iterator[tuple[Any, Any]]:
     row = max(1, fa[0].size) if fa.shape[0] else 1
     step = max(1, CHUNK_ELEMENTS // row)
     for start in range(0, fa.shape[0], step):
-        yield (
-            np.ascontiguousarray(fa[start : start + step]).reshape(-1),
-            np.ascontiguousarray(fb[start : start + step]).reshape(-1),
-        )
+        chunk_a = np.ascontiguousarray(fa[start : start + step]).reshape(-1)
+        chunk_b = np.ascontiguousarray(fb[start : start + step]).reshape(-1)
+        drop_pages(fa)  # copied out: the mapped pages can go, so RSS stays near a few chunks
+        drop_pages(fb)
+        yield chunk_a, chunk_b
 
 
 def _same_bytes(x: Any, y: Any) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.core.decode import decode_chunk
-from ckpt_tui.core.tensors import read_array
+from ckpt_tui.core.tensors import drop_pages, read_array
 from ckpt_tui.dtypes import COMPLEX
 from ckpt_tui.errors import CkptError
 from ckpt_tui.model import TensorInfo
@@ -136,6 +136,7 @@ def _chunks(info: TensorInfo, array: Any, cancel: threading.Event | None) -> Ite
             raise Cancelled(f"statistics of '{info.key}' cancelled")
         raw = np.ascontiguousarray(flat[start : start + step]).reshape(-1)
         done += raw.size
+        drop_pages(flat)  # the chunk is copied out: its mapped pages can go
         yield done, _values(info, raw)
 
 

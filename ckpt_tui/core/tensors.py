@@ -75,6 +75,16 @@ def read_array(info: TensorInfo) -> np.ndarray:
     )
 
 
+def drop_pages(array: object) -> None:
+    """Let the kernel take back the pages of `array`'s memory map that were read so far (they stay in the page
+    cache). Chunked readers call this as they go, so peak RSS stays near one chunk, not the whole tensor."""
+    base = array
+    while base is not None and not isinstance(base, memoryview):
+        base = getattr(base, "base", None)
+    if isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        base.obj.madvise(mmap.MADV_DONTNEED)
+
+
 def load_tensor(info: TensorInfo, device: str = "cpu") -> torch.Tensor:
     """The tensor, bit-identical to `torch.load(map_location=device)`, with torch's shape, strides and offset."""
     import torch
