@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import threading
 
+from ckpt_tui.core.compare import mapped_bytes_equal
 from ckpt_tui.core.stats import Cancelled
 from ckpt_tui.core.tensors import read_array
 from ckpt_tui.dtypes import TO_SAFETENSORS
 from ckpt_tui.errors import VerificationError
 from ckpt_tui.formats import read_checkpoint
+from ckpt_tui.model import TensorInfo
 from converters.copy import tensor_chunks
 from converters.plan import OutputTensor
 
@@ -43,9 +45,14 @@ def _check_with_reference(path: str, tensors: list[OutputTensor], metadata: dict
         raise VerificationError(f"{path}: safetensors reads different keys, shapes or metadata than were written")
 
 
-def _same(written: object, planned: OutputTensor) -> bool:
-    """Compare the written bytes with the source's (cast as planned), chunk by chunk."""
-    out = read_array(written).reshape(-1)  # type: ignore[arg-type]
+def _same(written: TensorInfo, planned: OutputTensor) -> bool:
+    """Compare the written bytes with the source's (cast as planned): a memcmp of the mapped bytes where neither
+    is cast nor a view, else chunk by chunk."""
+    if planned.dtype == planned.info.dtype:
+        equal = mapped_bytes_equal(planned.info, written)
+        if equal is not None:
+            return equal
+    out = read_array(written).reshape(-1)
     raw = out.view("u1").data if out.size else memoryview(b"")
     position = 0
     cast = planned.dtype if planned.dtype != planned.info.dtype else None

@@ -39,7 +39,7 @@ IDENTICAL = dict(mismatched=0, max_abs=0.0, mean_abs=0.0, max_rel=0.0, rel_l2=0.
 
 
 def compare_pair(a: TensorInfo, b: TensorInfo, rtol: float = 0.0, atol: float = 0.0) -> PairMetrics:
-    identical = _mapped_bytes_equal(a, b)
+    identical = mapped_bytes_equal(a, b)
     raw_a, raw_b = read_array(a), read_array(b)
     if identical is None:
         identical = a.dtype == b.dtype and all(_same_bytes(x, y) for x, y in _raw_chunks(raw_a, raw_b))
@@ -51,7 +51,7 @@ def compare_pair(a: TensorInfo, b: TensorInfo, rtol: float = 0.0, atol: float = 
     return acc.metrics(a.numel)
 
 
-def _mapped_bytes_equal(a: TensorInfo, b: TensorInfo) -> bool | None:
+def mapped_bytes_equal(a: TensorInfo, b: TensorInfo) -> bool | None:
     """For two contiguous tensors of one dtype in files: memcmp of the mapped bytes, no copies (None: not such a
     pair, compare otherwise)."""
     if a.dtype != b.dtype or not (a.is_contiguous and b.is_contiguous):
