@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ckpt_tui.core.decode import decode_chunk
-from ckpt_tui.core.tensors import read_array
+from ckpt_tui.core.tensors import drop_pages, read_array
 from ckpt_tui.formats import byte_range, has_byte_range
 from ckpt_tui.model import TensorInfo
 
@@ -55,6 +55,7 @@ def tensor_chunks(info: TensorInfo, cast: str | None = None) -> Iterator[bytes]:
     step = max(1, CHUNK_BYTES // row_bytes)
     for start in range(0, flat.shape[0], step):
         raw = np.ascontiguousarray(flat[start : start + step]).reshape(-1)
+        drop_pages(flat)  # copied out: the mapped pages can go
         yield (cast_raw(info, raw, cast) if cast else raw).tobytes()
 
 
