@@ -64,6 +64,7 @@ def main() -> None:
                         str(out),
                     ],
                     "cp": ["cp", str(src), str(out)],
+                    "cp && sync (convert fsyncs its output)": ["sh", "-c", f"cp {src} {out} && sync"],
                     "torch.load + save_file": [PY, "-c", COMMON, str(src), str(out)],
                 },
                 args.repeats,

@@ -84,6 +84,7 @@ def main() -> None:
                     str(out / "one.safetensors"),
                 ],
                 "cat shards > one file": ["sh", "-c", f"cat {' '.join(shards)} > {out / 'cat.bin'}"],
+                "cat ... && sync": ["sh", "-c", f"cat {' '.join(shards)} > {out / 'cat.bin'} && sync"],
             },
             repeats=1,
         )
