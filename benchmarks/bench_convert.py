@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--gb", type=float, nargs="+", default=[2.0, 6.0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         for gb in args.gb:
             src, out = Path(tmp) / f"training_{gb:g}.pt", Path(tmp) / "out.safetensors"
             make_training_checkpoint(src, gb)

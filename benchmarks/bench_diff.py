@@ -38,7 +38,7 @@ torch.save(c, sys.argv[2])
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         a, b = Path(tmp) / "a.pt", Path(tmp) / "b.pt"
         make_training_checkpoint(a, 2.0)
         subprocess.run([PY, "-c", CHANGE_THREE, str(a), str(b)], check=True)

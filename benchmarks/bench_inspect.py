@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--tensors", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         for gb in args.gb:
             path = Path(tmp) / f"training_{gb:g}gb.pt"
             make_training_checkpoint(path, gb)

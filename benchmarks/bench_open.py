@@ -47,7 +47,7 @@ a.min(); a.max(); a.mean(); a.std(); np.isnan(a).sum()
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         big, many, stats = Path(tmp) / "training.pt", Path(tmp) / "many.pt", Path(tmp) / "stats.pt"
         make_training_checkpoint(big, 2.0)
         make_many_tensors(many, 100_000)

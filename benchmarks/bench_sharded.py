@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--gb", type=float, default=20.0)
     parser.add_argument("--shards", type=int, default=10)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "src", Path(tmp) / "out"
         src.mkdir()
         out.mkdir()
