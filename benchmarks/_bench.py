@@ -36,10 +36,15 @@ def run_process(argv: Sequence[str]) -> Sample:
 
 
 def compare(named: dict[str, Sequence[str]], repeats: int = 3) -> dict[str, Sample]:
-    """Run each command `repeats` times, alternating; the median time and the max peak RSS of each."""
+    """Run each command `repeats` times, alternating; the median time and the max peak RSS of each.
+
+    A `sync` (not timed) precedes every run: otherwise a command that fsyncs (ckpt-tui convert) pays for the dirty
+    pages the previous command (cp, save_file) left behind, since an ext4 journal commit writes them out too.
+    """
     runs: dict[str, list[Sample]] = {name: [] for name in named}
     for _ in range(repeats):
         for name, argv in named.items():
+            subprocess.run(["sync"], check=False)
             runs[name].append(run_process(argv))
     return {
         name: Sample(statistics.median(s.seconds for s in samples), max(s.peak_rss_mb for s in samples))
