@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from ckpt_tui.core.compare import mapped_bytes_equal
+from ckpt_tui.core.compare import bytes_equal, mapped_bytes_equal
 from ckpt_tui.core.stats import Cancelled
 from ckpt_tui.core.tensors import read_array
 from ckpt_tui.dtypes import TO_SAFETENSORS
@@ -57,7 +57,7 @@ def _same(written: TensorInfo, planned: OutputTensor) -> bool:
     position = 0
     cast = planned.dtype if planned.dtype != planned.info.dtype else None
     for chunk in tensor_chunks(planned.info, cast):
-        if raw[position : position + len(chunk)] != chunk:
+        if not bytes_equal(raw[position : position + len(chunk)], chunk):
             return False
         position += len(chunk)
     return position == len(raw)
