@@ -55,8 +55,8 @@ def tensor_chunks(info: TensorInfo, cast: str | None = None) -> Iterator[bytes]:
     step = max(1, CHUNK_BYTES // row_bytes)
     for start in range(0, flat.shape[0], step):
         raw = np.ascontiguousarray(flat[start : start + step]).reshape(-1)
-        drop_pages(flat)  # copied out: the mapped pages can go
         yield (cast_raw(info, raw, cast) if cast else raw).tobytes()
+        drop_pages(flat)  # written: the mapped pages can go
 
 
 def cast_raw(info: TensorInfo, raw: np.ndarray, target: str) -> np.ndarray:

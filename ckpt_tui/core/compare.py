@@ -164,9 +164,9 @@ def _raw_chunks(raw_a: Any, raw_b: Any) -> Iterator[tuple[Any, Any]]:
     for start in range(0, fa.shape[0], step):
         chunk_a = np.ascontiguousarray(fa[start : start + step]).reshape(-1)
         chunk_b = np.ascontiguousarray(fb[start : start + step]).reshape(-1)
-        drop_pages(fa)  # copied out: the mapped pages can go, so RSS stays near a few chunks
-        drop_pages(fb)
         yield chunk_a, chunk_b
+        drop_pages(fa)  # used: the mapped pages can go, so RSS stays near a few chunks
+        drop_pages(fb)
 
 
 def _same_bytes(x: Any, y: Any) -> bool:

@@ -86,7 +86,8 @@ class Accumulator:
             self.merge(0, 0.0, 0.0, math.inf, -math.inf, nan, inf, zeros)
             return
         mean = total / x.size
-        m2 = float(np.sum(np.square(x.astype(np.float64) - mean)))
+        deviations = x.astype(np.float64) - mean
+        m2 = float(np.dot(deviations, deviations))
         self.merge(x.size, mean, m2, x.min().item(), x.max().item(), nan, inf, zeros)
 
     def merge(self, n: int, mean: float, m2: float, low: Any, high: Any, nan: int, inf: int, zeros: int) -> None:
@@ -136,8 +137,8 @@ def _chunks(info: TensorInfo, array: Any, cancel: threading.Event | None) -> Ite
             raise Cancelled(f"statistics of '{info.key}' cancelled")
         raw = np.ascontiguousarray(flat[start : start + step]).reshape(-1)
         done += raw.size
-        drop_pages(flat)  # the chunk is copied out: its mapped pages can go
         yield done, _values(info, raw)
+        drop_pages(flat)  # the chunk has been used: its mapped pages can go (after, or they fault straight back)
 
 
 def _values(info: TensorInfo, raw: np.ndarray) -> np.ndarray:
