@@ -15,30 +15,15 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ckpt_tui.core.keys import make_rules
+from ckpt_tui.dtypes import TO_SAFETENSORS
 from ckpt_tui.errors import OutputExistsError, UsageError, WriteError
 from ckpt_tui.formats import read_checkpoint
 from converters.convert import ConvertOptions, convert
 from sample_checkpoints.models import TinyNet
+from tests.core.test_readers import ALL_DTYPES
 from tests.helpers import SAMPLES, same_bits
 
-SAFETENSORS_DTYPES = [
-    torch.float64,
-    torch.float32,
-    torch.float16,
-    torch.bfloat16,
-    torch.float8_e4m3fn,
-    torch.float8_e5m2,
-    torch.complex64,
-    torch.bool,
-    torch.uint8,
-    torch.int8,
-    torch.int16,
-    torch.int32,
-    torch.int64,
-    torch.uint16,
-    torch.uint32,
-    torch.uint64,
-]
+SAFETENSORS_DTYPES = [d for d in ALL_DTYPES if str(d).removeprefix("torch.") in TO_SAFETENSORS]
 REPO = Path(__file__).resolve().parents[2]
 
 
