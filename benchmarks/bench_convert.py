@@ -38,31 +38,11 @@ def main() -> None:
         for gb in args.gb:
             src, out = Path(tmp) / f"training_{gb:g}.pt", Path(tmp) / "out.safetensors"
             make_training_checkpoint(src, gb)
+            convert = [PY, "-m", "ckpt_tui", "convert", "--all", "--force", str(src), "-o", str(out)]
             results = compare(
                 {
-                    "ckpt-tui convert --all": [
-                        PY,
-                        "-m",
-                        "ckpt_tui",
-                        "convert",
-                        "--all",
-                        "--force",
-                        str(src),
-                        "-o",
-                        str(out),
-                    ],
-                    "ckpt-tui convert --all --no-verify": [
-                        PY,
-                        "-m",
-                        "ckpt_tui",
-                        "convert",
-                        "--all",
-                        "--force",
-                        "--no-verify",
-                        str(src),
-                        "-o",
-                        str(out),
-                    ],
+                    "ckpt-tui convert --all": convert,
+                    "ckpt-tui convert --all --no-verify": [*convert, "--no-verify"],
                     "cp": ["cp", str(src), str(out)],
                     "cp && sync (convert fsyncs its output)": ["sh", "-c", f"cp {src} {out} && sync"],
                     "torch.load + save_file": [PY, "-c", COMMON, str(src), str(out)],

@@ -53,7 +53,7 @@ def report_error(error: CkptError) -> int:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse exits 2 on its own; route it through our one-line format
-        raise UsageError(f"{message} (see ckpt-tui {self.prog.split()[-1]} --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:

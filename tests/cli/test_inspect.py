@@ -103,7 +103,9 @@ def test_bad_input_one_line_exit_2(capsys: pytest.CaptureFixture[str], tmp_path:
 
 def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "inspect")
-    assert code == 2 and err.count("\n") == 1 and "path" in err
+    assert code == 2 and err.count("\n") == 1 and "path" in err and "(see ckpt-tui inspect --help)" in err
+    code, _, err = run(capsys)
+    assert code == 2 and err.rstrip().endswith("(see ckpt-tui --help)")
     code, _, err = run(capsys, "inspect", "--device", "tpu", str(SAMPLES / "training.pth"))
     assert code == 2 and "unknown device 'tpu'" in err
 
