@@ -11,7 +11,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	@# the CPU wheel first: an unpinned "torch" would pull several GB of CUDA packages
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@# hold torch at what was just installed, whatever the extras ask for
+	$(BIN)/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
