@@ -7,13 +7,12 @@ them, so `inspect --json` stays a fraction of a second.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ckpt_tui import __version__
+from ckpt_tui import __version__, commands
 from ckpt_tui.errors import CkptError, ExitCode, UsageError, exit_code_for
 
 COMMANDS = ("open", "inspect", "diff", "convert", "check")
@@ -60,23 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ckpt-tui", description="Look inside PyTorch checkpoints safely, lazily, from the terminal.")
     parser.add_argument("--version", action="version", version=f"ckpt-tui {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    from ckpt_tui import commands
-
     for register in commands.REGISTRY:
         register(sub)
     return parser
-
-
-def emit_json(document: object) -> None:
-    """Indented for a terminal, compact for a pipe (100k tensors: 1.4 s indented vs 0.3 s)."""
-    indent = 2 if sys.stdout.isatty() else None
-    sys.stdout.write(json.dumps(document, indent=indent, ensure_ascii=False, default=str) + "\n")
-
-
-def console(stderr: bool = False) -> Any:
-    """A rich console; piped output is not wrapped at 80 columns, so that lines stay greppable."""
-    from rich.console import Console
-
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 200
-    return Console(file=stream, highlight=False, width=width)

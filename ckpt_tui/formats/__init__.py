@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ckpt_tui.errors import CkptError, UnreadableError, UnsupportedFormatError
-from ckpt_tui.model import Checkpoint, Storage
+from ckpt_tui.model import Checkpoint, Storage, StorageSource
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 TAR_MAGIC_OFFSET = 257
@@ -94,7 +94,7 @@ def _check_file(path: str) -> int:
     return st.st_size
 
 
-IN_MEMORY = ("<loaded by --unsafe>", "<torch.distributed.checkpoint>")  # storages torch must materialise
+IN_MEMORY = frozenset(StorageSource)  # storages torch must materialise
 
 
 def has_byte_range(storage: Storage) -> bool:

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError
-from ckpt_tui.model import Checkpoint, Entry, Kind, Notice, Severity
+from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Kind, Notice, NoticeCode, Severity
 
 MAX_JSON = 100 << 20
 INDEX_PATTERNS = ("*.safetensors.index.json", "*.bin.index.json", "*.pt.index.json", "*.index.json")
@@ -36,7 +36,6 @@ TRAINER_PARTS = {
     "generation_config.json": "generation_config",
     "training_args.bin": "training_args",
 }
-SHARD_CHECK = "shard-consistency"
 
 
 def find_index(directory: str) -> str | None:
@@ -75,11 +74,17 @@ def read_index(path: str) -> Checkpoint:
     if isinstance(declared, int) and shards and len(shards) == len(set(weight_map.values())) and declared != total:
         notices.append(_problem(f"metadata.total_size is {declared:,} but the mapped tensors hold {total:,} bytes"))
     for shard in shards.values():
-        notices += [n for n in shard.notices if n.code not in ("safetensors-metadata",)]
-    kind = "sharded-safetensors" if all(s.format == "safetensors" for s in shards.values()) else "sharded-torch"
+        notices += [n for n in shard.notices if n.code != NoticeCode.SAFETENSORS_METADATA]
+    kind = (
+        CheckpointFormat.SHARDED_SAFETENSORS
+        if all(s.format == CheckpointFormat.SAFETENSORS for s in shards.values())
+        else CheckpointFormat.SHARDED_TORCH
+    )
     notices.append(
         Notice(
-            "shards", Severity.INFO, f"{len(shards)} shards, {len(children)} tensors (index: {os.path.basename(path)})"
+            NoticeCode.SHARDS,
+            Severity.INFO,
+            f"{len(shards)} shards, {len(children)} tensors (index: {os.path.basename(path)})",
         )
     )
     size = sum(s.file_size for s in shards.values()) + os.path.getsize(path)
@@ -139,9 +144,15 @@ def read_trainer_dir(directory: str) -> Checkpoint:
             directory,
         )
     listing = ", ".join(n for n, _ in parts)
-    notices.insert(0, Notice("layout", Severity.INFO, f"a training directory with {len(parts)} parts: {listing}"))
+    notices.insert(
+        0, Notice(NoticeCode.LAYOUT, Severity.INFO, f"a training directory with {len(parts)} parts: {listing}")
+    )
     return Checkpoint(
-        directory, "directory", Entry(Kind.MAPPING, "directory", None, tuple(parts)), size, tuple(notices)
+        directory,
+        CheckpointFormat.DIRECTORY,
+        Entry(Kind.MAPPING, "directory", None, tuple(parts)),
+        size,
+        tuple(notices),
     )
 
 
@@ -182,4 +193,4 @@ def json_entry(value: Any, depth: int = 0) -> Entry:
 
 
 def _problem(message: str) -> Notice:
-    return Notice(SHARD_CHECK, Severity.WARNING, message)
+    return Notice(NoticeCode.SHARD_CONSISTENCY, Severity.WARNING, message)
