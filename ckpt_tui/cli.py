@@ -19,12 +19,15 @@ COMMANDS = ("open", "inspect", "diff", "convert", "check")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`argv` None: the process's own command line (the console script, `python -m ckpt_tui`), so the process ends
+    with the command and may keep what it read out of the GC's sight; callers in a longer-lived process pass argv."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
         args_list.insert(0, "open")  # `ckpt-tui model.pth` is `ckpt-tui open model.pth`
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)
+        args.one_shot = argv is None
         return int(args.run(args))
     except KeyboardInterrupt:
         print("ckpt-tui: interrupted", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from ckpt_tui.core.devices import parse_device
@@ -21,7 +22,23 @@ def add_unsafe(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unsafe", action="store_true", help=UNSAFE_HELP)
 
 
-def open_checkpoint(path: str, unsafe: bool = False, device: str = "cpu") -> Checkpoint:
+def open_checkpoint(path: str, unsafe: bool = False, device: str = "cpu", *, one_shot: bool = False) -> Checkpoint:
+    """Read `path` for a command. `one_shot`: this process ends with the command, so the new tree, which lives until
+    exit, is moved out of the cyclic GC's sight (`gc.freeze`, before the GC is on again); otherwise the GC rescans
+    the objects of 100k tensors two or three times after the read. `args.one_shot` says (see cli.main)."""
+    if not one_shot:
+        return _read(path, unsafe, device)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read(path, unsafe, device)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _read(path: str, unsafe: bool, device: str) -> Checkpoint:
     parse_device(device)
     if unsafe:
         print(

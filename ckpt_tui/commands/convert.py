@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ckpt_tui.converters.shards import parse_size
     from ckpt_tui.render.convert import convert_json, convert_renderable
 
-    ckpt = open_checkpoint(args.path, args.unsafe)
+    ckpt = open_checkpoint(args.path, args.unsafe, one_shot=args.one_shot)
     options = ConvertOptions(
         args.output,
         OutputFormat(args.to),

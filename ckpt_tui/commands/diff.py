@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"invalid regex {pattern!r}: {e}") from None
     if args.rtol < 0 or args.atol < 0:
         raise UsageError("--rtol and --atol must not be negative")
-    a, b = open_checkpoint(args.a, args.unsafe), open_checkpoint(args.b, args.unsafe)
+    a = open_checkpoint(args.a, args.unsafe, one_shot=args.one_shot)
+    b = open_checkpoint(args.b, args.unsafe, one_shot=args.one_shot)
     options = DiffOptions(
         args.rtol, args.atol, args.key_a or args.key, args.key_b or args.key, key_rules(args), args.only, args.exclude
     )

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ckpt_tui.core.summary import summarize
     from ckpt_tui.render.summary import summary_json, summary_renderable
 
-    ckpt = open_checkpoint(args.path, args.unsafe, args.device)
+    ckpt = open_checkpoint(args.path, args.unsafe, args.device, one_shot=args.one_shot)
     summary = summarize(ckpt)
     stats = all_stats(ckpt, args.device) if args.stats else None
     if args.json:

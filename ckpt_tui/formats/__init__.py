@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -33,18 +34,18 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
-    """Keep the cyclic GC off a big new tree: while it is built, and after (it is acyclic; refcounting frees it).
-
-    Without this, the GC rescans every new object while 100k tensors are read, and once more right after.
+    """Keep the cyclic GC off while a big tree is built (without it, the GC rescans every new object while 100k
+    tensors are read); as it was afterwards. Only on the main thread: the GC switch is process-wide, and a read in
+    a worker thread is an app's, whose UI thread keeps its GC.
     """
-    enabled = gc.isenabled()
+    if threading.current_thread() is not threading.main_thread() or not gc.isenabled():
+        yield
+        return
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
+        gc.enable()
 
 
 def _read_directory(path: str) -> Checkpoint:
