@@ -15,18 +15,13 @@ from typing import Any
 from ckpt_tui import __version__, commands
 from ckpt_tui.errors import CkptError, ExitCode, UsageError, exit_code_for
 
-COMMANDS = ("open", "inspect", "diff", "convert", "check")
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`argv` None: the process's own command line (the console script, `python -m ckpt_tui`), so the process ends
     with the command and may keep what it read out of the GC's sight; callers in a longer-lived process pass argv."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
-        args_list.insert(0, "open")  # `ckpt-tui model.pth` is `ckpt-tui open model.pth`
     parser = build_parser()
     try:
-        args = parser.parse_args(args_list)
+        args = parse_args(parser, list(sys.argv[1:] if argv is None else argv))
         args.one_shot = argv is None
         return int(args.run(args))
     except KeyboardInterrupt:
@@ -44,6 +39,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"ckpt-tui: internal error: {type(e).__name__}: {e} (set CKPT_TUI_DEBUG=1 for a traceback)", file=sys.stderr
         )
         return ExitCode.BAD_INPUT
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """argparse, with `ckpt-tui model.pth` as `open`, unknown verbs named, and each verb's errors its own."""
+    verbs = _verbs(parser)
+    if argv and argv[0] not in verbs and not argv[0].startswith("-"):
+        if not _looks_like_path(argv[0]):
+            raise UsageError(f"unknown command {argv[0]!r}; commands: {', '.join(verbs)} (see ckpt-tui --help)")
+        argv = ["open", *argv]  # `ckpt-tui model.pth` is `ckpt-tui open model.pth`
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # the verb's parser knows its own flags: point at its help, not the top level's
+        verbs[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _verbs(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _looks_like_path(word: str) -> bool:
+    """A first word that names a file (or could: it has a separator or a suffix) is opened, not taken as a verb."""
+    return os.path.exists(word) or any(c in word for c in "/\\.:~")
 
 
 def report_error(error: CkptError) -> int:
