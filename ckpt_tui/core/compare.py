@@ -12,8 +12,8 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ckpt_tui.core.accumulate import CHUNK_ELEMENTS, histogram_range
 from ckpt_tui.core.decode import decode_chunk
-from ckpt_tui.core.stats import CHUNK_ELEMENTS, histogram_range
 from ckpt_tui.core.tensors import drop_pages, map_storage, read_array
 from ckpt_tui.formats import has_byte_range
 from ckpt_tui.model import TensorInfo

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from ckpt_tui.core.stats import CHUNK_ELEMENTS, PREVIEW, Accumulator, finish, histogram_range
+from ckpt_tui.core.accumulate import CHUNK_ELEMENTS, PREVIEW, Accumulator, finish, histogram_range
 from ckpt_tui.core.tensors import load_tensor
 from ckpt_tui.dtypes import QUANTIZED
 from ckpt_tui.errors import Cancelled, UnsupportedFormatError

@@ -62,7 +62,7 @@ def _read_directory(path: str) -> Checkpoint:
         weights = sharded.weights_file(path)
         if weights and not sharded.is_trainer_dir(path):
             return _read_model_directory(path, weights)
-        return sharded.read_trainer_dir(path)
+        return sharded.read_trainer_dir(path, read_checkpoint)
     except PermissionError as e:
         raise UnreadableError(f"permission denied: {e.filename}", path) from None
 
@@ -82,7 +82,7 @@ def _dispatch(path: str, f: object, head: bytes, size: int) -> Checkpoint:
     from ckpt_tui.formats import safetensors, sharded, torch_legacy, torch_zip
 
     if path.endswith(".json") and head.lstrip().startswith(b"{"):
-        return sharded.read_index(path)
+        return sharded.read_index(path, read_checkpoint)
     if head.startswith(ZIP_MAGIC):
         return torch_zip.read(path, f, size)  # type: ignore[arg-type]
     if safetensors.sniff(head, size):

@@ -10,10 +10,13 @@ from __future__ import annotations
 import glob
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError
 from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Kind, Notice, NoticeCode, Severity
+
+Reader = Callable[[str], Checkpoint]
 
 MAX_JSON = 100 << 20
 INDEX_PATTERNS = ("*.safetensors.index.json", "*.bin.index.json", "*.pt.index.json", "*.index.json")
@@ -68,9 +71,8 @@ def weights_file(directory: str) -> str | None:
     return find_index(directory) or next((os.path.join(directory, w) for w in WEIGHT_FILES if w in names), None)
 
 
-def read_index(path: str) -> Checkpoint:
-    from ckpt_tui.formats import read_checkpoint
-
+def read_index(path: str, read_checkpoint: Reader) -> Checkpoint:
+    """`read_checkpoint` reads each shard (the dispatcher in formats/__init__.py, which calls this module)."""
     document = load_json(path)
     weight_map = document.get("weight_map") if isinstance(document, dict) else None
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
@@ -132,10 +134,9 @@ def _merge(weight_map: dict[str, str], shards: dict[str, Checkpoint], notices: l
     return children, total
 
 
-def read_trainer_dir(directory: str) -> Checkpoint:
-    """Weights, optimizer, scheduler, RNG states, trainer state and config as the parts of one checkpoint."""
-    from ckpt_tui.formats import read_checkpoint
-
+def read_trainer_dir(directory: str, read_checkpoint: Reader) -> Checkpoint:
+    """Weights, optimizer, scheduler, RNG states, trainer state and config as the parts of one checkpoint, each read
+    by `read_checkpoint`."""
     parts: list[tuple[str, Entry]] = []
     notices: list[Notice] = []
     size = 0
