@@ -153,7 +153,3 @@ QUANTIZED = frozenset({"qint8", "quint8", "qint32", "quint4x2", "quint2x4"})
 def itemsize(dtype: str) -> int:
     """Bytes per element; unknown dtypes count as one byte so that sizes stay defined."""
     return ITEMSIZE.get(dtype, 1)
-
-
-def is_known(dtype: str) -> bool:
-    return dtype in ITEMSIZE

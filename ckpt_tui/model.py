@@ -277,14 +277,6 @@ class Checkpoint:
             entry = entry.child(key) if entry is not None else None
         return entry
 
-    @property
-    def parameter_count(self) -> int:
-        return sum(t.numel for t in self.tensors.values())
-
-    @property
-    def tensor_bytes(self) -> int:
-        return sum(t.nbytes for t in self.tensors.values())
-
 
 def walk(root: Entry, prefix: tuple[Key, ...] = ()) -> Iterator[tuple[tuple[Key, ...], Entry]]:
     """Depth-first (path, entry) pairs; a container reachable twice (pickle memo) is visited once."""

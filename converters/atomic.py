@@ -95,12 +95,6 @@ def atomic_outputs(paths: list[str], force: bool) -> Iterator[list[PendingFile]]
             discard(p)
 
 
-def remove_outputs(paths: list[str]) -> None:
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-
-
 def _link_anonymous(fd: int, path: str) -> None:
     """Give an O_TMPFILE file a name. os.link only uses linkat (which follows /proc's fd link) when given a
     dir fd; without one it calls link(), which refuses. Where linking is refused anyway, copy, then fsync."""

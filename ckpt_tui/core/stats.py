@@ -1,6 +1,6 @@
 """Per-tensor statistics, correct for every dtype and bounded in memory: one chunk of elements at a time.
 
-numpy on the CPU by default (stable on a busy machine, see PERF_NOTES.md); torch on the device when one is chosen.
+numpy on the CPU by default (steadier on a busy machine: benchmarks/bench_open.py); torch on a chosen device.
 Floating stats (min, max, mean, std) are over finite values; NaN and ±Inf are counted apart. Complex tensors are
 summarised by magnitude. bf16 is the upper half of a float32 and fp8/fp4 decode through small tables.
 """

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from typing import IO, Any
 
 from ckpt_tui.dtypes import SAFETENSORS_DTYPES, itemsize
@@ -52,12 +51,6 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
     return Checkpoint(
         path, CheckpointFormat.SAFETENSORS, Entry(Kind.MAPPING, "safetensors", None, children), size, tuple(notices)
     )
-
-
-def read_header(path: str) -> dict[str, Any]:
-    """The raw JSON header (with `__metadata__`), validated."""
-    with open(path, "rb") as f:
-        return _header(path, f, os.fstat(f.fileno()).st_size)
 
 
 def _header(path: str, f: IO[bytes], size: int) -> dict[str, Any]:
