@@ -49,7 +49,7 @@ class Located:
         return "".join(f"[{k!r}]" for k in self.path) or "(root)"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class KeyRules:
     strip: tuple[str, ...] = ()  # prefixes removed wherever they appear as a whole path component run
     renames: tuple[tuple[str, str], ...] = ()  # (regex, replacement)
@@ -139,7 +139,7 @@ class PairMetrics:
     bit_identical: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DiffOptions:
     rtol: float = 0.0
     atol: float = 0.0

@@ -23,7 +23,7 @@ from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Kind
 from ckpt_tui.reports import ConvertReport, KeyRules, OutputFormat, Progress
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConvertOptions:
     output: str | None = None
     to: OutputFormat = OutputFormat.SAFETENSORS

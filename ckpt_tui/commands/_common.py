@@ -69,4 +69,10 @@ def add_key_rules(p: argparse.ArgumentParser) -> None:
 
 
 def key_rules(args: argparse.Namespace) -> KeyRules:
-    return make_rules(args.strip_module, args.strip_wrappers, args.strip_prefix, args.add_prefix, args.rename)
+    return make_rules(
+        strip_module=args.strip_module,
+        strip_wrappers=args.strip_wrappers,
+        strip_prefix=args.strip_prefix,
+        add_prefix=args.add_prefix,
+        rename=args.rename,
+    )

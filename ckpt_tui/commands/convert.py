@@ -41,15 +41,15 @@ def run(args: argparse.Namespace) -> int:
 
     ckpt = open_checkpoint(args.path, args.unsafe, one_shot=args.one_shot)
     options = ConvertOptions(
-        args.output,
-        OutputFormat(args.to),
-        args.key,
-        args.all_tensors,
-        key_rules(args),
-        args.dtype,
-        parse_size(args.max_shard_size) if args.max_shard_size else None,
-        args.force,
-        not args.no_verify,
+        output=args.output,
+        to=OutputFormat(args.to),
+        key=args.key,
+        all_tensors=args.all_tensors,
+        rules=key_rules(args),
+        dtype=args.dtype,
+        max_shard_size=parse_size(args.max_shard_size) if args.max_shard_size else None,
+        force=args.force,
+        verify=not args.no_verify,
     )
     with progress_bar("converting") as update:
         report = convert(ckpt, options, progress=update)

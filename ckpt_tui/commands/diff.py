@@ -49,7 +49,13 @@ def run(args: argparse.Namespace) -> int:
     a = open_checkpoint(args.a, args.unsafe, one_shot=args.one_shot)
     b = open_checkpoint(args.b, args.unsafe, one_shot=args.one_shot)
     options = DiffOptions(
-        args.rtol, args.atol, args.key_a or args.key, args.key_b or args.key, key_rules(args), args.only, args.exclude
+        rtol=args.rtol,
+        atol=args.atol,
+        key_a=args.key_a or args.key,
+        key_b=args.key_b or args.key,
+        rules=key_rules(args),
+        only=args.only,
+        exclude=args.exclude,
     )
     if sys.stdout.isatty() and not (args.json or args.no_tui):
         from ckpt_tui.tui.app import CkptApp

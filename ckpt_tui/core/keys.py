@@ -20,6 +20,7 @@ V = TypeVar("V")
 
 
 def make_rules(
+    *,
     strip_module: bool = False,
     strip_wrappers: bool = False,
     strip_prefix: Iterable[str] = (),
@@ -38,7 +39,7 @@ def make_rules(
         except re.error as e:
             raise UsageError(f"--rename {rule!r}: invalid regex ({e})") from None
         renames.append((pattern, replacement))
-    return KeyRules(tuple(strip), tuple(renames), add_prefix)
+    return KeyRules(strip=tuple(strip), renames=tuple(renames), add_prefix=add_prefix)
 
 
 def rename_keys(items: Mapping[str, V], rules: KeyRules) -> dict[str, V]:

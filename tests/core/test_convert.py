@@ -114,7 +114,7 @@ def test_interrupted_conversion_leaves_nothing(tmp_path: Path) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        options = ConvertOptions(str(tmp_path / "x.safetensors"), all_tensors=True)
+        options = ConvertOptions(output=str(tmp_path / "x.safetensors"), all_tensors=True)
         convert(read_checkpoint(SAMPLES / "training.pth"), options, progress=interrupt)
     assert os.listdir(tmp_path) == []
 
@@ -155,7 +155,7 @@ from ckpt_tui.formats import read_checkpoint
 from ckpt_tui.converters.convert import ConvertOptions, convert
 def die(done, total):
     os.kill(os.getpid(), signal.SIGKILL)
-convert(read_checkpoint({src!r}), ConvertOptions({out!r}, all_tensors=True), progress=die)
+convert(read_checkpoint({src!r}), ConvertOptions(output={out!r}, all_tensors=True), progress=die)
 """
 
 

@@ -352,5 +352,5 @@ def test_memo_shared_subtrees_convert_in_bounded_time(tmp_path: Path) -> None:
         body += b"}(" + s("a") + ref + s("b") + ref + s("c") + ref + b"ur" + struct.pack("<I", i + 1)
     path = write_torch_zip(tmp_path / "dag.pt", pickle_of(body), {"0": b"\0" * 8})
     timed(lambda: summarize(read_checkpoint(path)))
-    timed(lambda: convert(read_checkpoint(path), ConvertOptions(str(tmp_path / "o.pt"), to="pth")))
+    timed(lambda: convert(read_checkpoint(path), ConvertOptions(output=str(tmp_path / "o.pt"), to="pth")))
     assert read_checkpoint(tmp_path / "o.pt").root.child("a") is not None

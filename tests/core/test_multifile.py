@@ -52,7 +52,7 @@ def test_dcp_directory_reads_as_one_checkpoint(dcp_dir: Path) -> None:
 
 
 def test_dcp_converts_and_diffs_identical_to_torch_save(dcp_dir: Path, tmp_path: Path) -> None:
-    convert(read_checkpoint(dcp_dir), ConvertOptions(str(tmp_path / "dcp.safetensors"), all_tensors=True))
+    convert(read_checkpoint(dcp_dir), ConvertOptions(output=str(tmp_path / "dcp.safetensors"), all_tensors=True))
     torch.save(dcp_state(), tmp_path / "same.pt")
     assert diff_checkpoints(read_checkpoint(dcp_dir), read_checkpoint(tmp_path / "same.pt")).identical
     from safetensors.torch import load_file
@@ -80,7 +80,7 @@ def test_hostile_dcp_metadata_runs_nothing(dcp_dir: Path, tmp_path: Path) -> Non
 
 def make_shards(tmp_path: Path) -> Path:
     convert(read_checkpoint(SAMPLES / "state_dict.pth"),
-            ConvertOptions(str(tmp_path / "model.safetensors"), max_shard_size=600))  # fmt: skip
+            ConvertOptions(output=str(tmp_path / "model.safetensors"), max_shard_size=600))  # fmt: skip
     return tmp_path / "model.safetensors.index.json"
 
 
