@@ -125,11 +125,11 @@ def manifest_specs(path: str) -> list[tuple[str, dict[str, Any]]]:
         if "checkpoint" not in c or "model" not in c:
             raise UsageError(f"{path}: check {i} needs 'checkpoint' and 'model'")
         rules = make_rules(
-            c.get("strip_module", False),
-            c.get("strip_wrappers", False),
-            c.get("strip_prefix", []),
-            c.get("add_prefix", ""),
-            c.get("rename", []),
+            strip_module=c.get("strip_module", False),
+            strip_wrappers=c.get("strip_wrappers", False),
+            strip_prefix=c.get("strip_prefix", []),
+            add_prefix=c.get("add_prefix", ""),
+            rename=c.get("rename", []),
         )
         spec = {
             "checkpoint": os.path.join(base, c["checkpoint"]),
