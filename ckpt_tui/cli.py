@@ -66,8 +66,9 @@ def _looks_like_path(word: str) -> bool:
 
 def report_error(error: CkptError) -> int:
     from ckpt_tui.render import printable
+    from ckpt_tui.render.hints import error_text
 
-    print(f"ckpt-tui: error: {printable(error)}", file=sys.stderr)
+    print(f"ckpt-tui: error: {printable(error_text(error))}", file=sys.stderr)
     return exit_code_for(error)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class ExitCode(IntEnum):
@@ -14,18 +14,57 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+class Setting(StrEnum):
+    """A setting whose value an error is about. Each value is its name in words (the Python API, the app); the
+    CLI names it by its flag (commands/_hints.py)."""
+
+    RENAME = "rename rule"
+    DTYPE = "dtype"
+    MAX_SHARD_SIZE = "max shard size"
+    OUTPUT_FORMAT = "output format"
+    KWARGS = "model kwargs"
+    FORWARD = "forward shape"
+    MODEL = "model"
+
+
+class Remedy(StrEnum):
+    """What would fix an error, in words; the CLI says which flag does it (commands/_hints.py), the app which
+    control."""
+
+    FORCE = "replacing it must be asked for"
+    OTHER_OUTPUT = "choose another output"
+    UNSAFE = "load it with the full unpickler if you trust it"
+    HOST_DEVICE = "use the cpu or meta device"
+    SAFETENSORS_OUTPUT = "convert to safetensors, or save its state_dict()"
+    SAFETENSORS_ONLY_OPTIONS = "dtype, shard size, all tensors and key apply to safetensors output"
+    IMPORT_PATH = "is it on PYTHONPATH?"
+
+
 class CkptError(Exception):
-    """An error with a one-line message that says what is wrong and, where it can, what to do."""
+    """An error with a one-line message that says what is wrong and, where it can, what to do: `setting` names the
+    setting whose value is wrong, `remedy` what would fix it, as data that a front end words in its own terms."""
 
     exit_code = ExitCode.BAD_INPUT
 
-    def __init__(self, message: str, path: str | None = None) -> None:
+    def __init__(
+        self, message: str, path: str | None = None, *, setting: Setting | None = None, remedy: Remedy | None = None
+    ) -> None:
         super().__init__(message)
         self.path = path
+        self.setting = setting
+        self.remedy = remedy
+
+    def describe(self, setting: str | None = None, remedy: str | None = None) -> str:
+        """The message, with the setting and the remedy worded by the caller (default: in words)."""
+        text = super().__str__()
+        if self.setting is not None:
+            text = f"{setting or self.setting.value} {text}"
+        if self.remedy is not None:
+            text = f"{text}; {remedy or self.remedy.value}"
+        return f"{self.path}: {text}" if self.path else text
 
     def __str__(self) -> str:
-        message = super().__str__()
-        return f"{self.path}: {message}" if self.path else message
+        return self.describe()
 
 
 class UnreadableError(CkptError):

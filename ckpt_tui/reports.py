@@ -75,6 +75,16 @@ def strip_component(key: str, prefix: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyHint:
+    """All `count` keys on one side (`label`: "keys only in A", "unexpected keys") carry the wrapper `prefix`, and
+    without it they are keys of the other side: stripping it would match them."""
+
+    count: int
+    label: str
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
 class TopLevelItem:
     key: Key
     entry: Entry  # render/ describes it
@@ -181,7 +191,7 @@ class DiffReport:
     only_b: tuple[str, ...]
     tensors: tuple[TensorDiff, ...]  # every pair present on both sides, in A's order
     values: tuple[ValueChange, ...]
-    hint: str | None = None  # what a wrapper prefix on one side says about the keys only on the other
+    hint: KeyHint | None = None  # a wrapper prefix on one side explains the keys only on the other
 
     @property
     def changed(self) -> list[TensorDiff]:
@@ -244,7 +254,7 @@ class LoadReport:
     loaded: bool = False  # load_state_dict ran (real devices only)
     load_error: str | None = None
     forward: ForwardResult | None = None
-    hint: str | None = None
+    hint: KeyHint | None = None
     notes: tuple[str, ...] = field(default=())
 
     def checks(self) -> list[CheckItem]:
@@ -309,6 +319,9 @@ class OptimizerReport:
     optimizer_bytes: int
     model_bytes: int
     unmatched: tuple[str, ...] = field(default=())
+
+
+OUTSIDE_STATE_DICT = "a tensor outside the converted state dict"  # a not_carried reason: all tensors or a key fix it
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ckpt_tui.errors import OutputExistsError, WriteError
+from ckpt_tui.errors import OutputExistsError, Remedy, WriteError
 
 
 @dataclass
@@ -34,7 +34,7 @@ class PendingFile:
 def check_writable(paths: list[str], force: bool) -> None:
     for path in paths:
         if os.path.lexists(path) and not force:
-            raise OutputExistsError(f"{path} exists; use --force to replace it")
+            raise OutputExistsError(f"{path} exists", remedy=Remedy.FORCE)
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise WriteError(f"output directory {directory} does not exist")

@@ -17,7 +17,7 @@ from ckpt_tui.converters.safetensors import ordered, write_file
 from ckpt_tui.converters.shards import index_bytes, index_path, shard_names, split
 from ckpt_tui.converters.verify import verify_file
 from ckpt_tui.core.compare import compare_pair
-from ckpt_tui.errors import UsageError, VerificationError
+from ckpt_tui.errors import Remedy, Setting, UsageError, VerificationError
 from ckpt_tui.formats import read_checkpoint
 from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Kind
 from ckpt_tui.reports import ConvertReport, KeyRules, OutputFormat, Progress
@@ -46,11 +46,11 @@ def convert(
 ) -> ConvertReport:
     output = options.output or default_output(ckpt.path, options.to)
     if os.path.exists(output) and os.path.samefile(output, ckpt.path):
-        raise UsageError(f"{output} is the input file; the input is never modified: choose another -o")
+        raise UsageError(f"{output} is the input file; the input is never modified", remedy=Remedy.OTHER_OUTPUT)
     if options.to == OutputFormat.PTH:
         return _convert_pth(ckpt, output, options)
     if options.to != OutputFormat.SAFETENSORS:
-        raise UsageError(f"--to must be safetensors or pth (got {options.to!r})")
+        raise UsageError(f"must be safetensors or pth (got {options.to!r})", setting=Setting.OUTPUT_FORMAT)
     plan = plan_safetensors(ckpt, options.key, options.all_tensors, options.rules, options.dtype)
     return _write_safetensors(plan, output, options, progress, cancel)
 
@@ -98,8 +98,7 @@ def _convert_pth(ckpt: Checkpoint, output: str, options: ConvertOptions) -> Conv
 
     if options.dtype or options.max_shard_size or options.all_tensors or options.key:
         raise UsageError(
-            "--to pth rewrites the whole checkpoint's keys only: --dtype, --max-shard-size, --all and "
-            "--key apply to safetensors output"
+            "a .pth output rewrites the whole checkpoint's keys only", remedy=Remedy.SAFETENSORS_ONLY_OPTIONS
         )
     source, not_carried = _without_safetensors_header(ckpt)
     with atomic_outputs([output], options.force) as pending, os.fdopen(pending[0].fd, "wb", closefd=False) as out:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ckpt_tui.core.keys import rename_keys
 from ckpt_tui.core.layout import state_dict_at
 from ckpt_tui.dtypes import FLOATING, NUMPY_STRUCT, TO_SAFETENSORS
-from ckpt_tui.errors import UsageError
+from ckpt_tui.errors import Setting, UsageError
 from ckpt_tui.model import (
     ArrayValue,
     Checkpoint,
@@ -25,7 +25,7 @@ from ckpt_tui.model import (
     tensor_count,
     walk_dotted,
 )
-from ckpt_tui.reports import KeyRules
+from ckpt_tui.reports import OUTSIDE_STATE_DICT, KeyRules
 
 CASTS = {
     "bf16": "bfloat16",
@@ -101,7 +101,7 @@ def _cast(dtype: str | None) -> str | None:
     if dtype is None:
         return None
     if dtype not in CASTS:
-        raise UsageError(f"--dtype must be one of bf16, fp16, fp32 (got {dtype!r})")
+        raise UsageError(f"must be one of bf16, fp16, fp32 (got {dtype!r})", setting=Setting.DTYPE)
     return CASTS[dtype]
 
 
@@ -139,7 +139,7 @@ def _carry_the_rest(plan: ConversionPlan, ckpt: Checkpoint, scope_prefix: str | 
         if ckpt.format == CheckpointFormat.SAFETENSORS and path == "__metadata__":
             plan.metadata.update({str(k): str(e.value) for k, e in entry.children})  # already strings
         elif entry.kind is Kind.TENSOR and id(entry.value) not in selected:
-            plan.not_carried.append((path, "a tensor outside the converted state dict (use --all or --key)"))
+            plan.not_carried.append((path, OUTSIDE_STATE_DICT))
         elif entry.kind is not Kind.TENSOR:
             encoded = to_json(entry)
             if encoded is not None and path:

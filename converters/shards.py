@@ -7,7 +7,7 @@ import os
 import re
 
 from ckpt_tui.converters.plan import OutputTensor
-from ckpt_tui.errors import UsageError
+from ckpt_tui.errors import Setting, UsageError
 
 UNITS = {
     "": 1,
@@ -30,7 +30,7 @@ def parse_size(text: str) -> int:
         raise UsageError(f"cannot read size {text!r}: use e.g. 5GB, 500MB or 2GiB")
     size = int(float(match.group(1)) * UNITS[match.group(2).upper()])
     if size <= 0:
-        raise UsageError("--max-shard-size must be positive")
+        raise UsageError("must be positive", setting=Setting.MAX_SHARD_SIZE)
     return size
 
 

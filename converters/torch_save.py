@@ -15,7 +15,7 @@ import zipfile
 from typing import IO
 
 from ckpt_tui.dtypes import NUMPY_NAMES, NUMPY_STRUCT, STORAGE_DTYPES
-from ckpt_tui.errors import UnsupportedFormatError
+from ckpt_tui.errors import Remedy, UnsupportedFormatError
 from ckpt_tui.formats import byte_range
 from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, Marker, OpaqueRecipe, Storage, TensorInfo
 from ckpt_tui.reports import KeyRules
@@ -133,8 +133,8 @@ class PickleWriter:
             raise UnsupportedFormatError(f"cannot write {e.type_name} back into a .pth file")
         if recipe.module_view:
             raise UnsupportedFormatError(
-                f"the checkpoint holds a whole pickled module ({e.type_name}); --to pth cannot rewrite it: "
-                "use --to safetensors, or save its state_dict()"
+                f"the checkpoint holds a whole pickled module ({e.type_name}); a .pth output cannot rewrite it",
+                remedy=Remedy.SAFETENSORS_OUTPUT,
             )
         children: dict[object, Entry] = dict(e.children)
         args = children.get("args")

@@ -10,6 +10,7 @@ from typing import Any
 from ckpt_tui.commands._common import add_key_rules, key_rules
 from ckpt_tui.commands._output import console, emit_json
 from ckpt_tui.errors import CkptError, ExitCode, UsageError
+from ckpt_tui.render.hints import error_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         except CkptError as e:
             if not args.manifest:
                 raise
-            errors.append((name, str(e)))
+            errors.append((name, error_text(e)))
     if args.junit:
         write_junit(args.junit, junit_xml(reports, errors))
     if args.json:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ckpt_tui.errors import DeviceError, UsageError
+from ckpt_tui.errors import DeviceError, Remedy, UsageError
 
 if TYPE_CHECKING:
     import torch
@@ -47,8 +47,10 @@ def torch_device(spec: str) -> torch.device:
         available = _accelerator(torch)
         if available != kind:
             have = f"its accelerator is {available}" if available else "it has no accelerator"
-            hint = "use --device cpu or meta"
-            raise DeviceError(f"device {name!r} asked for, but {kind.upper()} is not available here ({have}); {hint}")
+            raise DeviceError(
+                f"device {name!r} asked for, but {kind.upper()} is not available here ({have})",
+                remedy=Remedy.HOST_DEVICE,
+            )
         count = torch.accelerator.device_count()
         if int(index or 0) >= count:
             raise DeviceError(f"device {name!r} asked for, but this machine has {count} {kind} device(s)")

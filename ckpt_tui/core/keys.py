@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
-from ckpt_tui.errors import UsageError
-from ckpt_tui.reports import KeyRules, strip_component
+from ckpt_tui.errors import Setting, UsageError
+from ckpt_tui.reports import KeyHint, KeyRules, strip_component
 
 MODULE_PREFIX = "module."
 WRAPPER_PREFIXES = ("module.", "_orig_mod.", "_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
@@ -33,11 +33,11 @@ def make_rules(
     for rule in rename:
         pattern, sep, replacement = rule.partition("=")
         if not sep or not pattern:
-            raise UsageError(f"--rename takes REGEX=REPLACEMENT, got {rule!r}")
+            raise UsageError(f"takes REGEX=REPLACEMENT, got {rule!r}", setting=Setting.RENAME)
         try:
             re.compile(pattern)
         except re.error as e:
-            raise UsageError(f"--rename {rule!r}: invalid regex ({e})") from None
+            raise UsageError(f"{rule!r}: invalid regex ({e})", setting=Setting.RENAME) from None
         renames.append((pattern, replacement))
     return KeyRules(strip=tuple(strip), renames=tuple(renames), add_prefix=add_prefix)
 
@@ -73,14 +73,13 @@ def wrapper_prefixes(keys: Iterable[str]) -> dict[str, int]:
 
 def explain_key_mismatch(
     left: Sequence[str], right: Sequence[str], labels: tuple[str, str] = ("keys only in A", "keys only in B")
-) -> str | None:
-    """A one-line hint when a wrapper prefix on one side explains the keys missing on the other."""
+) -> KeyHint | None:
+    """What a wrapper prefix on one side says about the keys missing on the other (the front ends word it)."""
     for keys, others, label in ((left, right, labels[0]), (right, left, labels[1])):
         if not keys:
             continue
         for prefix in WRAPPER_PREFIXES:
             carrying = [k for k in keys if k.startswith(prefix) or "." + prefix in k]
             if len(carrying) == len(keys) and {strip_component(k, prefix) for k in keys} & set(others):
-                flag = "--strip-module" if prefix == MODULE_PREFIX else "--strip-wrappers"
-                return f"all {len(keys)} {label} carry '{prefix}' — use {flag}"
+                return KeyHint(len(keys), label, prefix)
     return None

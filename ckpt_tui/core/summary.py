@@ -28,7 +28,7 @@ def summarize(ckpt: Checkpoint) -> Summary:
         by_dtype[t.dtype] += n * itemsize(t.dtype)
     state_dict = find_state_dict(ckpt)
     model_tensors = (ckpt.tensors if not state_dict.path else tensors_under(state_dict.entry)) if state_dict else {}
-    notices = shared_storage_notices(ckpt.tensors) + prefix_notices(ckpt.path, list(model_tensors))
+    notices = shared_storage_notices(ckpt.tensors) + prefix_notices(list(model_tensors))
     return Summary(
         ckpt.path,
         ckpt.format,
@@ -67,13 +67,9 @@ def shared_storage_notices(tensors: dict[str, TensorInfo]) -> list[Notice]:
     return out
 
 
-def prefix_notices(path: str, keys: list[str]) -> list[Notice]:
+def prefix_notices(keys: list[str]) -> list[Notice]:
     notices = []
     for prefix, count in wrapper_prefixes(keys).items():
-        flag = "--strip-module" if prefix == "module." else "--strip-wrappers"
-        message = (
-            f"{count} of {len(keys)} state dict keys carry the wrapper prefix '{prefix}'; "
-            f"strip it with: ckpt-tui convert {flag} {path}"
-        )
+        message = f"{count} of {len(keys)} state dict keys carry the wrapper prefix '{prefix}'"
         notices.append(Notice(NoticeCode.WRAPPER_PREFIX, Severity.WARNING, message, prefix))
     return notices

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ckpt_tui.errors import ModelImportError, UsageError
+from ckpt_tui.errors import ModelImportError, Remedy, Setting, UsageError
 
 TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -25,9 +25,9 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise UsageError(f"--kwargs is not valid JSON: {e}") from None
+        raise UsageError(f"is not valid JSON: {e}", setting=Setting.KWARGS) from None
     if not isinstance(value, dict):
-        raise UsageError("--kwargs must be a JSON object, e.g. '{\"classes\": 10}'")
+        raise UsageError("must be a JSON object, e.g. '{\"classes\": 10}'", setting=Setting.KWARGS)
     return value
 
 
@@ -39,9 +39,11 @@ def parse_shape(text: str | None) -> tuple[tuple[int, ...], str] | None:
     try:
         shape = tuple(int(d) for d in re.split(r"[x,]", dims.strip()) if d)
     except ValueError:
-        raise UsageError(f"--forward takes a shape like 4,8 or 1x3x224x224[:long], got {text!r}") from None
+        raise UsageError(
+            f"takes a shape like 4,8 or 1x3x224x224[:long], got {text!r}", setting=Setting.FORWARD
+        ) from None
     if not shape or any(d <= 0 for d in shape):
-        raise UsageError(f"--forward shape must be positive, got {text!r}")
+        raise UsageError(f"must be positive, got {text!r}", setting=Setting.FORWARD)
     dtype = {"": "float32", "long": "int64", "int": "int64", "float": "float32", "half": "float16"}.get(dtype, dtype)
     return shape, dtype
 
@@ -61,13 +63,13 @@ def importable_from(paths: Sequence[str]) -> Iterator[None]:
 
 def import_target(target: str, paths: Sequence[str] = ()) -> Any:
     if not TARGET.match(target):
-        raise UsageError(f"--model takes pkg.module:Class (or :factory), got {target!r}")
+        raise UsageError(f"takes pkg.module:Class (or :factory), got {target!r}", setting=Setting.MODEL)
     module_name, _, attribute = target.partition(":")
     with importable_from(paths):
         try:
             obj: Any = importlib.import_module(module_name)
         except ImportError as e:
-            raise ModelImportError(f"cannot import {module_name!r}: {e} (is it on PYTHONPATH? see --path)") from None
+            raise ModelImportError(f"cannot import {module_name!r}: {e}", remedy=Remedy.IMPORT_PATH) from None
         except Exception as e:  # noqa: BLE001 - the user's module failed while importing
             raise ModelImportError(f"importing {module_name!r} failed: {type(e).__name__}: {e}") from None
     for part in attribute.split("."):

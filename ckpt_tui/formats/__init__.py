@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ckpt_tui.errors import UnreadableError, UnsupportedFormatError
+from ckpt_tui.errors import Remedy, UnreadableError, UnsupportedFormatError
 from ckpt_tui.model import Checkpoint, Storage, StorageSource
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -89,7 +89,7 @@ def _dispatch(path: str, f: object, head: bytes, size: int) -> Checkpoint:
         return safetensors.read(path, f, size)  # type: ignore[arg-type]
     if head[TAR_MAGIC_OFFSET : TAR_MAGIC_OFFSET + 5] == b"ustar":
         raise UnsupportedFormatError(
-            "is a tar archive: PyTorch 0.1 checkpoints are not read safely; try --unsafe if you trust it", path
+            "is a tar archive: PyTorch 0.1 checkpoints are not read safely", path, remedy=Remedy.UNSAFE
         )
     if head[:1] == b"\x80" or head[:1] in (b"(", b"}", b"]"):
         return torch_legacy.read(path, f, size)  # type: ignore[arg-type]

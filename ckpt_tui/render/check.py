@@ -9,6 +9,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from ckpt_tui.render import JSON_SCHEMA_VERSION, printable
+from ckpt_tui.render.hints import key_hint_text
 from ckpt_tui.reports import LoadReport
 
 
@@ -26,7 +27,7 @@ def check_renderable(report: LoadReport) -> RenderableType:
         lines.append("\n")
     parts: list[RenderableType] = [head, lines]
     if report.hint:
-        parts.append(Text(f"hint: {report.hint}", style="yellow"))
+        parts.append(Text(f"hint: {key_hint_text(report.hint)}", style="yellow"))
     if report.uninitialised:
         parts.append(
             Text(
@@ -55,7 +56,7 @@ def check_json(report: LoadReport) -> dict[str, Any]:
         "uninitialised": list(report.uninitialised),
         "loaded": report.loaded,
         "load_error": report.load_error,
-        "hint": report.hint,
+        "hint": key_hint_text(report.hint),
         "forward": None
         if f is None
         else {

@@ -8,6 +8,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from ckpt_tui.render import JSON_SCHEMA_VERSION, human_bytes, printable
+from ckpt_tui.render.hints import not_carried_text
 from ckpt_tui.reports import ConvertReport
 
 SHOWN = 20
@@ -44,7 +45,7 @@ def _grouped(report: ConvertReport) -> list[str]:
     """Not-carried entries by top-level key and reason: '18 tensors under optimizer_state_dict: ...'."""
     groups: dict[tuple[str, str], list[str]] = {}
     for path, why in report.not_carried:
-        groups.setdefault((path.split(".")[0], why), []).append(path)
+        groups.setdefault((path.split(".")[0], not_carried_text(why)), []).append(path)
     return [
         paths[0] + f": {why}" if len(paths) == 1 else f"{len(paths)} entries under {top}: {why}"
         for (top, why), paths in groups.items()
@@ -74,5 +75,5 @@ def convert_json(report: ConvertReport) -> dict[str, Any]:
         "renamed": report.renamed,
         "aliases": report.aliases,
         "metadata": list(report.metadata),
-        "not_carried": [{"path": p, "reason": r} for p, r in report.not_carried],
+        "not_carried": [{"path": p, "reason": not_carried_text(r)} for p, r in report.not_carried],
     }

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ckpt_tui.render import JSON_SCHEMA_VERSION, printable
+from ckpt_tui.render.hints import key_hint_text
 from ckpt_tui.render.tensor import format_number
 from ckpt_tui.reports import DiffReport, PairMetrics, TensorDiff
 
@@ -35,7 +36,7 @@ def diff_renderable(report: DiffReport) -> RenderableType:
     )
     parts: list[RenderableType] = [head]
     if report.hint:
-        parts.append(Text(f"hint: {report.hint}", style="yellow"))
+        parts.append(Text(f"hint: {key_hint_text(report.hint)}", style="yellow"))
     parts += _key_lists(report)
     if report.changed:
         parts.append(_changed_table(report.changed))
@@ -101,7 +102,7 @@ def diff_json(report: DiffReport) -> dict[str, Any]:
         "b": {"path": report.b, "scope": report.scope_b},
         "tolerance": {"rtol": o.rtol, "atol": o.atol},
         "identical": report.identical,
-        "hint": report.hint,
+        "hint": key_hint_text(report.hint),
         "counts": {
             "compared": len(report.tensors),
             "equal": sum(1 for t in report.tensors if t.status == "equal"),

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from ckpt_tui.model import Checkpoint, Notice, Severity
 from ckpt_tui.render import JSON_SCHEMA_VERSION, human_bytes, human_count, json_key, key_label, printable
+from ckpt_tui.render.hints import notice_text
 from ckpt_tui.render.text import describe
 from ckpt_tui.reports import Summary
 
@@ -39,7 +40,7 @@ def summary_renderable(summary: Summary) -> RenderableType:
         facts.add_row("dtypes", " · ".join(f"{d} {human_bytes(n)}" for d, n in summary.bytes_by_dtype.items()))
     parts: list[RenderableType] = [head, facts, _top_level_table(summary)]
     if summary.notices:
-        parts.append(notices_renderable(summary.notices))
+        parts.append(notices_renderable(summary.notices, summary.path))
     return Group(*parts)
 
 
@@ -55,12 +56,13 @@ def _top_level_table(summary: Summary) -> Table:
     return table
 
 
-def notices_renderable(notices: tuple[Notice, ...] | list[Notice]) -> RenderableType:
+def notices_renderable(notices: tuple[Notice, ...] | list[Notice], path: str = "") -> RenderableType:
+    """`path`: the checkpoint's, for the commands that act on a notice (none without it)."""
     lines = Text()
     for n in notices:
         style = "yellow" if n.severity is Severity.WARNING else "dim"
         lines.append("! " if n.severity is Severity.WARNING else "· ", style=style)
-        lines.append(printable(n.message) + "\n")
+        lines.append(printable(notice_text(n, path)) + "\n")
     return Group(Text("notices", style="bold"), lines)
 
 
@@ -84,7 +86,12 @@ def summary_json(summary: Summary, ckpt: Checkpoint) -> dict[str, Any]:
         "optimizers": [[json_key(k) for k in o.path] for o in summary.optimizers],
         "schedulers": [[json_key(k) for k in s.path] for s in summary.schedulers],
         "notices": [
-            {"code": n.code, "severity": n.severity.value, "message": n.message, "subject": n.subject}
+            {
+                "code": n.code,
+                "severity": n.severity.value,
+                "message": notice_text(n, summary.path),
+                "subject": n.subject,
+            }
             for n in summary.notices
         ],
         "tensors": [

@@ -11,6 +11,7 @@ from torch import nn
 from ckpt_tui import check_loads
 from ckpt_tui.core.keys import make_rules
 from ckpt_tui.errors import DeviceError, ModelImportError, UsageError
+from ckpt_tui.reports import KeyHint
 from tests.helpers import SAMPLES
 
 TINY = "sample_checkpoints.models:TinyNet"
@@ -34,7 +35,7 @@ def test_meta_allocates_nothing_and_still_finds_shape_changes() -> None:
 def test_missing_unexpected_and_the_module_hint() -> None:
     report = check_loads(str(SAMPLES / "dataparallel.pth"), TINY)
     assert not report.ok and len(report.missing) == 9 and len(report.unexpected) == 9
-    assert report.hint == "all 9 unexpected keys carry 'module.' — use --strip-module"
+    assert report.hint == KeyHint(9, "unexpected keys", "module.")
     assert check_loads(str(SAMPLES / "dataparallel.pth"), TINY, rules=make_rules(strip_wrappers=True)).ok
     assert check_loads(str(SAMPLES / "compiled.pth"), TINY, key="model", rules=make_rules(strip_wrappers=True)).ok
 
