@@ -54,5 +54,3 @@ def write_file(
         if progress:
             progress(done, total)
     return done
-
-
