@@ -38,7 +38,7 @@ def copy_tensor(info: TensorInfo, out_fd: int, cast: str | None = None) -> int:
         return length
     written = 0
     for chunk in tensor_chunks(info, cast):
-        write_all(out_fd, chunk)
+        _write_all(out_fd, chunk)
         written += len(chunk)
     return written
 
@@ -96,12 +96,11 @@ def _read_write(in_fd: int, out_fd: int, offset: int, length: int) -> None:
         data = os.pread(in_fd, min(CHUNK_BYTES, length - done), offset + done)
         if not data:
             raise OSError(errno.EIO, "source ended early")
-        write_all(out_fd, data)
+        _write_all(out_fd, data)
         done += len(data)
 
 
-def write_all(fd: int, data: bytes) -> None:
-    """os.write until all of `data` is written (it may write less); the one loop for every writer."""
+def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]

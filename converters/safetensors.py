@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 
-from ckpt_tui.converters.copy import copy_tensor, write_all
+from ckpt_tui.converters.copy import copy_tensor
 from ckpt_tui.converters.plan import OutputTensor
 from ckpt_tui.dtypes import TO_SAFETENSORS, itemsize
 from ckpt_tui.errors import Cancelled
@@ -42,7 +43,7 @@ def write_file(
     total: int = 0,
 ) -> int:
     """One safetensors file to `fd`; returns the running byte count for progress across shards."""
-    write_all(fd, header_bytes(tensors, metadata))
+    _write_all(fd, header_bytes(tensors, metadata))
     for t in tensors:
         if cancel is not None and cancel.is_set():
             raise Cancelled("conversion cancelled")
@@ -54,3 +55,9 @@ def write_file(
         if progress:
             progress(done, total)
     return done
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
