@@ -9,12 +9,11 @@ compared exactly in their own types; NaNs in the same places are equal; infiniti
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.core.accumulate import CHUNK_ELEMENTS, histogram_range
 from ckpt_tui.core.decode import decode_chunk
-from ckpt_tui.core.tensors import drop_pages, map_storage, read_array
+from ckpt_tui.core.tensors import drop_pages, map_storage, read_array, row_chunks
 from ckpt_tui.formats import has_byte_range
 from ckpt_tui.model import TensorInfo
 from ckpt_tui.reports import Histogram, PairMetrics
@@ -30,11 +29,13 @@ def compare_pair(a: TensorInfo, b: TensorInfo, rtol: float = 0.0, atol: float = 
     identical = mapped_bytes_equal(a, b)
     raw_a, raw_b = read_array(a), read_array(b)
     if identical is None:
-        identical = a.dtype == b.dtype and all(_same_bytes(x, y) for x, y in _raw_chunks(raw_a, raw_b))
+        identical = a.dtype == b.dtype and all(
+            _same_bytes(x, y) for x, y in row_chunks(raw_a, raw_b, elements=CHUNK_ELEMENTS)
+        )
     if identical:
         return PairMetrics(a.numel, **IDENTICAL)  # type: ignore[arg-type]
     acc = _Sums()
-    for x, y in _raw_chunks(raw_a, raw_b):
+    for x, y in row_chunks(raw_a, raw_b, elements=CHUNK_ELEMENTS):
         acc.add(a, b, x, y, rtol, atol)
     return acc.metrics(a.numel)
 
@@ -76,7 +77,7 @@ def difference_histogram(a: TensorInfo, b: TensorInfo, bins: int = 32) -> Histog
 
     raw_a, raw_b = read_array(a), read_array(b)
     low, high = math.inf, -math.inf
-    for x, y in _raw_chunks(raw_a, raw_b):
+    for x, y in row_chunks(raw_a, raw_b, elements=CHUNK_ELEMENTS):
         d = _finite(_values(a, x) - _values(b, y))
         if d.size:
             low, high = min(low, float(d.min())), max(high, float(d.max()))
@@ -85,7 +86,7 @@ def difference_histogram(a: TensorInfo, b: TensorInfo, bins: int = 32) -> Histog
     low, high = histogram_range(low, high)
     scale = 1.0 if math.isfinite(high - low) else 0.5  # a range wider than float64: bin halved values
     counts = np.zeros(bins, dtype=np.int64)
-    for x, y in _raw_chunks(raw_a, raw_b):
+    for x, y in row_chunks(raw_a, raw_b, elements=CHUNK_ELEMENTS):
         d = _finite(_values(a, x) - _values(b, y)) * scale
         counts += np.histogram(d, bins=bins, range=(low * scale, high * scale))[0]
     edges = np.linspace(low * scale, high * scale, bins + 1) / scale
@@ -139,22 +140,6 @@ class _Sums:
         cosine = self.ab / math.sqrt(self.aa * self.bb) if self.aa and self.bb else None
         mean_abs = self.sum_abs / self.counted if self.counted else 0.0
         return PairMetrics(numel, self.mismatched, self.max_abs, mean_abs, self.max_rel, rel_l2, cosine, False)
-
-
-def _raw_chunks(raw_a: Any, raw_b: Any) -> Iterator[tuple[Any, Any]]:
-    """Matching 1-D chunks of raw elements from two arrays of one shape, any strides."""
-    import numpy as np
-
-    fa = raw_a.reshape(1) if raw_a.ndim == 0 else raw_a
-    fb = raw_b.reshape(1) if raw_b.ndim == 0 else raw_b
-    row = max(1, fa[0].size) if fa.shape[0] else 1
-    step = max(1, CHUNK_ELEMENTS // row)
-    for start in range(0, fa.shape[0], step):
-        chunk_a = np.ascontiguousarray(fa[start : start + step]).reshape(-1)
-        chunk_b = np.ascontiguousarray(fb[start : start + step]).reshape(-1)
-        yield chunk_a, chunk_b
-        drop_pages(fa)  # used: the mapped pages can go, so RSS stays near a few chunks
-        drop_pages(fb)
 
 
 def _same_bytes(x: Any, y: Any) -> bool:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.core.accumulate import CHUNK_ELEMENTS, PREVIEW, Accumulator, finish, histogram_range
 from ckpt_tui.core.decode import decode_chunk
-from ckpt_tui.core.tensors import drop_pages, read_array
+from ckpt_tui.core.tensors import read_array, row_chunks
 from ckpt_tui.errors import Cancelled
 from ckpt_tui.model import TensorInfo
 from ckpt_tui.reports import Histogram, Progress, TensorStats
@@ -49,19 +49,12 @@ def compute_stats(
 
 def _chunks(info: TensorInfo, array: Any, cancel: threading.Event | None) -> Iterator[tuple[int, np.ndarray]]:
     """Decoded 1-D chunks of about CHUNK_ELEMENTS, in order, for any strides (rows of the first axis)."""
-    import numpy as np
-
-    flat = array.reshape(1) if array.ndim == 0 else array
-    row = max(1, flat[0].size) if flat.shape[0] else 1
-    step = max(1, CHUNK_ELEMENTS // row)
     done = 0
-    for start in range(0, flat.shape[0], step):
+    for (raw,) in row_chunks(array, elements=CHUNK_ELEMENTS):
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"statistics of '{info.key}' cancelled")
-        raw = np.ascontiguousarray(flat[start : start + step]).reshape(-1)
         done += raw.size
         yield done, _values(info, raw)
-        drop_pages(flat)  # the chunk has been used: its mapped pages can go (after, or they fault straight back)
 
 
 def _values(info: TensorInfo, raw: np.ndarray) -> np.ndarray:

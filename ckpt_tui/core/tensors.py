@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mmap
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ckpt_tui.core.unsafe import live_tensor
@@ -83,6 +84,21 @@ def drop_pages(array: object) -> None:
         base = getattr(base, "base", None)
     if isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
         base.obj.madvise(mmap.MADV_DONTNEED)
+
+
+def row_chunks(*arrays: np.ndarray, elements: int) -> Iterator[tuple[np.ndarray, ...]]:
+    """Matching contiguous 1-D chunks of about `elements` elements (whole rows of the first axis) of arrays of one
+    shape, any strides, in C order; each array's mapped pages are dropped once its chunk has been used."""
+    import numpy as np
+
+    flats = [a.reshape(1) if a.ndim == 0 else a for a in arrays]
+    first = flats[0]
+    row = max(1, first[0].size) if first.shape[0] else 1
+    step = max(1, elements // row)
+    for start in range(0, first.shape[0], step):
+        yield tuple(np.ascontiguousarray(f[start : start + step]).reshape(-1) for f in flats)
+        for f in flats:
+            drop_pages(f)  # used: the mapped pages can go (after, or they fault straight back)
 
 
 def load_tensor(info: TensorInfo, device: str = "cpu") -> torch.Tensor:
