@@ -16,7 +16,7 @@ from typing import Any
 from ckpt_tui import __version__
 from ckpt_tui.errors import CkptError, ExitCode, UsageError, exit_code_for
 
-COMMANDS = ("open", "inspect", "diff", "convert", "check")
+COMMANDS = ("open", "inspect", "diff", "convert", "check", "runs", "prune")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
