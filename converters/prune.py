@@ -1,8 +1,8 @@
 """Prune a run folder: plan first (what would go, what is kept and why), delete only when asked.
 
 Deletion is the one destructive act in ckpt-tui, so the rules are few and strict. Never deleted:
-- the run's best checkpoint (the producer's choice, or `--metric/--mode`), and with `keep_best` every checkpoint
-  the producer kept as a best (files named best*, Lightning's top-k, the Trainer's best checkpoint);
+- the run's best checkpoint (by `--metric/--mode` when given) and the producer's own best, and with `keep_best`
+  every checkpoint the producer kept as a best (files named best*, Lightning's top-k, the Trainer's best one);
 - the latest checkpoint, every target of a symlink in the folder, and the symlinks themselves;
 - the newest complete checkpoint (last in training order, and newest by mtime), and the last `keep_last`;
 - anything being written or that is not a checkpoint (the run's skipped entries are never in a plan);
@@ -84,6 +84,8 @@ def protections(report: RunReport, member: RunMember, keep_last: int, keep_best:
     reasons = []
     if member.best:
         reasons.append(f"best ({report.best.rule if report.best else ''})")
+    if report.producer_best is not None and member.path == report.producer_best.path and not member.best:
+        reasons.append(f"the producer's best ({report.producer_best.rule})")
     if keep_best and member.declared_best:
         reasons.append("kept by the producer as a best")
     if member.latest:

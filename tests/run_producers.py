@@ -38,7 +38,7 @@ def plain_loop(directory: Path, epochs: int = 5, every: int = 2) -> Produced:
     for epoch, val_loss in enumerate(val_losses, start=1):
         out = model(torch.ones(1, 4)).pow(2).sum()
         out.backward()
-        loss = float(out)
+        loss = float(out.detach())
         optimizer.step()
         scheduler.step()
         state = {
@@ -164,7 +164,7 @@ def trainer_run(directory: Path, steps: int = 8, every: int = 2, limit: int = 2)
         state.global_step, state.epoch = step, step / steps
         state.log_history.append(
             {
-                "loss": round(float(out.loss), 4),
+                "loss": round(float(out.loss.detach()), 4),
                 "learning_rate": scheduler.get_last_lr()[0],
                 "epoch": state.epoch,
                 "step": step,

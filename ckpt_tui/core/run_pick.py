@@ -15,12 +15,20 @@ def pick_best(ordered: list[RunMember], metric: str | None = None, mode: str | N
     """The producer's own best when it recorded one, else the heuristic; `metric` forces a metric (and `mode`)."""
     if metric is not None:
         return _by_metric(ordered, metric, mode or _default_mode(metric))
-    for rule in (_lightning_best, _trainer_best, _named_best):
-        found = rule(ordered)
-        if found is not None:
-            return found
+    found = producer_best(ordered)
+    if found is not None:
+        return found
     for name, how in HEURISTIC:
         found = _by_metric(ordered, name, how)
+        if found is not None:
+            return found
+    return None
+
+
+def producer_best(ordered: list[RunMember]) -> Pick | None:
+    """The best as the producer recorded it (Lightning, the Trainer, a file named best*), or None."""
+    for rule in (_lightning_best, _trainer_best, _named_best):
+        found = rule(ordered)
         if found is not None:
             return found
     return None

@@ -80,6 +80,7 @@ class RunReport:
     skipped: tuple[Skipped, ...]
     best: Pick | None
     latest: Pick | None
+    producer_best: Pick | None = None  # the producer's own choice, kept even when --metric picks another best
 
     def member(self, path: str) -> RunMember | None:
         return next((m for m in self.members if m.path == path), None)

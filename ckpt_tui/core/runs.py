@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 
-from ckpt_tui.core.run_pick import declared_best_paths, pick_best, pick_latest
+from ckpt_tui.core.run_pick import declared_best_paths, pick_best, pick_latest, producer_best
 from ckpt_tui.core.run_report import RunMember, RunReport, Skipped
 from ckpt_tui.core.run_scalars import read_scalars, resume_parts
 from ckpt_tui.errors import CkptError
@@ -88,7 +88,7 @@ def read_run(
         )
         for m in ordered
     ]
-    return RunReport(directory, tuple(marked), tuple(skipped), best, latest)
+    return RunReport(directory, tuple(marked), tuple(skipped), best, latest, producer_best(ordered))
 
 
 def _entries(directory: str) -> list[tuple[str, str, str | None]]:
