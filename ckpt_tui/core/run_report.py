@@ -88,3 +88,18 @@ class RunReport:
     @property
     def metric_names(self) -> list[str]:
         return list(dict.fromkeys(name for m in self.members for name in m.metrics))
+
+
+@dataclass(frozen=True)
+class Drift:
+    a: str | None
+    b: str
+    rel_l2: float | None  # None: nothing comparable (first checkpoint, or no common floating tensor)
+    modules: dict[str, float] = field(default_factory=dict)  # module (key without its last part) -> rel L2
+    nonfinite_a: int = 0
+    nonfinite_b: int = 0
+    compared: int = 0  # tensor pairs
+
+    @property
+    def introduced_nonfinite(self) -> bool:
+        return self.nonfinite_b > self.nonfinite_a

@@ -52,6 +52,13 @@ def is_one_checkpoint_dir(path: str) -> bool:
     return "config.json" in names and bool(names & set(sharded.WEIGHT_FILES))
 
 
+def is_run_dir(path: str) -> bool:
+    """A folder that is not itself one checkpoint and holds at least one entry that may be one (nothing read)."""
+    if not os.path.isdir(path) or is_one_checkpoint_dir(path):
+        return False
+    return any(reason is None for _, _, reason in _entries(os.path.abspath(path)))
+
+
 def read_run(
     directory: str, metric: str | None = None, mode: str | None = None, cache: MemberCache | None = None
 ) -> RunReport:
