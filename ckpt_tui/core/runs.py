@@ -42,14 +42,25 @@ MemberCache = dict[str, tuple[Stamp, RunMember | Skipped]]
 
 
 def is_one_checkpoint_dir(path: str) -> bool:
-    """A folder that is itself one checkpoint: DCP, a shard set, a Trainer/training directory, a model folder."""
+    """A folder that is itself one checkpoint: DCP, a shard set, a Trainer/training directory, a model folder
+    (weights with a config.json, or a weights file alone)."""
     try:
         names = set(os.listdir(path))
     except OSError:
         return False
     if dcp.is_dcp_dir(path) or sharded.find_index(path) or sharded.is_trainer_dir(path):
         return True
-    return "config.json" in names and bool(names & set(sharded.WEIGHT_FILES))
+    weights = sharded.weights_file(path)
+    if weights is None:
+        return False
+    others = [n for n in names if os.path.join(path, n) != weights and _maybe_checkpoint_file(path, n)]
+    return "config.json" in names or not others  # a model folder, not a run that has a model.pth in it
+
+
+def _maybe_checkpoint_file(directory: str, name: str) -> bool:
+    if name.startswith(".") or name.lower().endswith(NOT_CHECKPOINTS + TEMP_SUFFIXES):
+        return False
+    return os.path.isfile(os.path.join(directory, name))
 
 
 def is_run_dir(path: str) -> bool:
