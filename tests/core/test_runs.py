@@ -157,3 +157,44 @@ def test_the_cache_rereads_only_what_changed(plain: Produced, tmp_path: Path, mo
     torch.save({"epoch": 6, "model": {}}, run / "ckpt_epoch_006.pth")
     assert len(read_run(str(run), cache=cache).members) == len(plain.saved) + 1
     assert [os.path.basename(p) for p in reads] == ["ckpt_epoch_006.pth"]
+
+
+def test_drift_is_the_relative_l2_change_and_flags_new_nans(tmp_path: Path) -> None:
+    from ckpt_tui.core.drift import drift_between
+    from ckpt_tui.formats import read_checkpoint
+
+    torch.manual_seed(0)
+    a = {"enc.weight": torch.randn(64, 32), "enc.bias": torch.randn(32), "head.weight": torch.randn(8, 64)}
+    b = {k: v + 0.01 * torch.randn_like(v) for k, v in a.items()}
+    b["head.weight"][0, 0] = float("nan")
+    torch.save({"model": a, "epoch": 1}, tmp_path / "a.pt")
+    torch.save({"model": b, "epoch": 2}, tmp_path / "b.pt")
+    drift = drift_between(read_checkpoint(tmp_path / "a.pt"), read_checkpoint(tmp_path / "b.pt"))
+    finite = [(a[k].double(), b[k].double()) for k in a]
+    mask = [torch.isfinite(y) for _, y in finite]
+    dd = sum(float(((y - x)[m] ** 2).sum()) for (x, y), m in zip(finite, mask, strict=True))
+    aa = sum(float((x[m] ** 2).sum()) for (x, _), m in zip(finite, mask, strict=True))
+    assert drift.rel_l2 == pytest.approx((dd / aa) ** 0.5, rel=1e-9) and drift.compared == 3
+    enc = torch.cat([(b[k] - a[k]).flatten() for k in ("enc.weight", "enc.bias")]).norm()
+    enc_a = torch.cat([a[k].flatten() for k in ("enc.weight", "enc.bias")]).norm()
+    assert drift.modules["enc"] == pytest.approx(float(enc / enc_a), rel=1e-6)
+    assert (drift.nonfinite_a, drift.nonfinite_b, drift.introduced_nonfinite) == (0, 1, True)
+    first = drift_between(None, read_checkpoint(tmp_path / "b.pt"))
+    assert first.rel_l2 is None and first.nonfinite_b == 1
+
+
+def test_which_folders_are_runs(plain: Produced, trainer: Produced, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from ckpt_tui.core.runs import is_run_dir
+
+    assert is_run_dir(str(plain.directory)) and is_run_dir(str(trainer.directory))
+    assert not is_run_dir(str(trainer.directory / trainer.best))  # a Trainer checkpoint-N/ is one checkpoint
+    model_dir = tmp_path / "released"
+    model_dir.mkdir()
+    save_file({"w": torch.ones(2)}, str(model_dir / "model.safetensors"))
+    (model_dir / "README.md").write_text("a model")
+    assert not is_run_dir(str(model_dir))  # a model folder opens as its state dict
+    torch.save({"epoch": 1, "model": {"w": torch.ones(2)}}, model_dir / "ckpt_epoch_001.pth")
+    assert is_run_dir(str(model_dir))
+    assert not is_run_dir(str(plain.directory / "best_model.pth"))
