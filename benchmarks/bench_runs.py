@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import struct
 import subprocess
 import tempfile
@@ -58,12 +59,28 @@ TORCH_LOAD = """
 import sys, time, torch
 paths, mmap = sys.argv[2:], sys.argv[1] == "mmap"
 rows = []
+start = time.perf_counter()
 for p in paths:
     d = torch.load(p, mmap=mmap, weights_only=True, map_location="cpu")
     rows.append((d["epoch"], d["global_step"], d["val_loss"]))
     del d
+print(time.perf_counter() - start)
 assert len(rows) == len(paths)
 """
+READ_RUN = """
+import sys, time
+from ckpt_tui.core.runs import read_run
+start = time.perf_counter()
+report = read_run(sys.argv[1])
+print(time.perf_counter() - start)
+assert len(report.members) == int(sys.argv[2])
+"""
+
+
+def in_process(argv: list[str], repeats: int = 3) -> float:
+    """The median time a child reports for its own loop (interpreter start and imports excluded)."""
+    runs = [subprocess.run(argv, check=True, capture_output=True, text=True) for _ in range(repeats)]
+    return statistics.median(float(r.stdout.split()[-1]) for r in runs)
 
 
 def data_extents(path: Path) -> list[tuple[int, int]]:
@@ -165,6 +182,11 @@ def main() -> None:
             f"{on_disk / 1e6:.0f} MB on disk: sparse)"
         )
         report(title, results, "ckpt-tui runs --json")
+        ours = in_process([PY, "-c", READ_RUN, str(run), str(len(files))])
+        theirs = in_process([PY, "-c", TORCH_LOAD, "mmap", *files])
+        print("\n  the reading loop alone (imports and interpreter start excluded, median of 3):")
+        print(f"  {'read_run (ckpt-tui)':44} {ours:7.3f}s")
+        print(f"  {'torch.load(mmap=True, weights_only=True)':44} {theirs:7.3f}s {theirs / ours:10.2f}x")
         few = files[: args.full_load_files]
         full = compare({"torch.load(weights_only=True)": [PY, "-c", TORCH_LOAD, "full", *few]}, repeats=1)
         per_file = full["torch.load(weights_only=True)"].seconds - results["python -c 'import torch' (floor)"].seconds

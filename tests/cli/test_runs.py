@@ -88,3 +88,13 @@ def test_prune_exit_1_when_some_deletions_fail(
 def test_prune_usage_errors(plain: Produced, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "prune", str(plain.directory), "--keep-last", "0")[0] == 2
     assert run(capsys, "prune", str(plain.directory))[0] == 2  # --keep-last is required
+
+
+def test_runs_json_imports_neither_torch_nor_textual(plain: Produced) -> None:
+    from tests.test_import_hygiene import modules_after
+
+    loaded = modules_after(
+        "import io, contextlib\nfrom ckpt_tui.cli import main\n"
+        f"with contextlib.redirect_stdout(io.StringIO()): main(['runs', '--json', {str(plain.directory)!r}])"
+    )
+    assert not {"torch", "textual"} & loaded

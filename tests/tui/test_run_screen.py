@@ -93,3 +93,5 @@ async def test_drift_open_and_diff(run_dir: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, InspectScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))

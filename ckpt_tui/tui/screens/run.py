@@ -179,10 +179,9 @@ class RunScreen(Screen[None]):
 
     def on_checkpoints_read(self, message: CheckpointsRead) -> None:
         from ckpt_tui.tui.screens.diff import DiffScreen
-        from ckpt_tui.tui.screens.inspect import InspectScreen
 
         if len(message.ckpts) == 1:
-            self.app.push_screen(InspectScreen(message.ckpts[0], self.device))
+            self.app.push_screen(member_screen(message.ckpts[0], self.device))
         else:
             self.app.push_screen(DiffScreen(*message.ckpts))
 
@@ -208,6 +207,18 @@ class RunScreen(Screen[None]):
         member = self.report.member(table.current_path or "") if self.report else None
         detail = self.query_one("#run-detail", Static)
         detail.update(member_detail(member, table.drift.get(member.path)) if member else Text(""))
+
+
+def member_screen(ckpt: Checkpoint, device: str) -> Screen[None]:
+    """The inspect screen for one checkpoint of the run, with Escape back to the run."""
+    from ckpt_tui.tui.screens.inspect import InspectScreen
+
+    class RunMemberScreen(InspectScreen):
+        BINDINGS: ClassVar[list[BindingType]] = [
+            Binding("escape", "app.pop_screen", "Back", tooltip="Back to the run", id="run_back"),
+        ]
+
+    return RunMemberScreen(ckpt, device)
 
 
 def member_detail(m: RunMember, drift: Drift | None) -> RenderableType:
