@@ -198,3 +198,26 @@ def test_which_folders_are_runs(plain: Produced, trainer: Produced, tmp_path: Pa
     torch.save({"epoch": 1, "model": {"w": torch.ones(2)}}, model_dir / "ckpt_epoch_001.pth")
     assert is_run_dir(str(model_dir))
     assert not is_run_dir(str(plain.directory / "best_model.pth"))
+
+
+def test_a_shard_set_in_the_folder_is_one_member(tmp_path: Path) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_file({"a": torch.ones(2)}, str(run / "model-00001-of-00002.safetensors"))
+    save_file({"b": torch.ones(2)}, str(run / "model-00002-of-00002.safetensors"))
+    index = {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    (run / "model.safetensors.index.json").write_text(json.dumps(index))
+    torch.save({"epoch": 1, "model": {"a": torch.ones(2)}}, run / "ckpt_epoch_001.pth")
+    (run / "tmp-checkpoint-20").mkdir()  # the Trainer's staging folder, renamed when whole
+    report = read_run(str(run))
+    assert {m.name: m.format for m in report.members} == {
+        "model.safetensors.index.json": "sharded-safetensors",
+        "ckpt_epoch_001.pth": "torch-zip",
+    }
+    reasons = {os.path.basename(s.path): s.reason for s in report.skipped}
+    assert reasons["model-00001-of-00002.safetensors"] == "a shard of model.safetensors.index.json"
+    assert "temporary" in reasons["tmp-checkpoint-20"]
