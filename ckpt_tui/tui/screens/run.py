@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from ckpt_tui.core.run_report import Drift, RunMember, RunReport
 from ckpt_tui.core.runs import MemberCache, read_run
+from ckpt_tui.core.stats import Cancelled
 from ckpt_tui.errors import CkptError
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.render import printable
@@ -142,7 +143,9 @@ class RunScreen(Screen[None]):
             try:
                 a = read_checkpoint(previous) if previous is not None else None
                 drift = drift_between(a, read_checkpoint(path), cancel)
-            except CkptError as e:
+            except Cancelled:
+                return
+            except (CkptError, OSError, ValueError) as e:  # a file deleted or rewritten meanwhile, say so
                 self.post_message(WorkFailed("Cannot compute drift", str(e)))
                 continue
             self._drift_done.add((previous, path))
