@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, replace
 
 from ckpt_tui.core.run_pick import declared_best_paths, pick_best, pick_latest, producer_best
-from ckpt_tui.core.run_report import RunMember, RunReport, Skipped
+from ckpt_tui.core.run_report import Pick, RunMember, RunReport, Skipped
 from ckpt_tui.core.run_scalars import read_scalars, resume_parts
 from ckpt_tui.errors import CkptError
 from ckpt_tui.formats import dcp, read_checkpoint, sharded
@@ -78,7 +78,20 @@ def read_run(
     `cache` (path -> read) lets a watcher re-read only what changed since its last call.
     """
     directory = os.path.abspath(directory)
-    cache = {} if cache is None else cache
+    members, skipped = _collect(directory, {} if cache is None else cache)
+    ordered = sorted(members, key=_training_order)
+    best, latest = pick_best(ordered, metric, mode), pick_latest(ordered)
+    declared = declared_best_paths(ordered)
+    marked = [replace(m, best=_is(best, m), latest=_is(latest, m), declared_best=m.path in declared) for m in ordered]
+    return RunReport(directory, tuple(marked), tuple(skipped), best, latest, producer_best(ordered))
+
+
+def _is(pick: Pick | None, member: RunMember) -> bool:
+    return pick is not None and pick.path == member.path
+
+
+def _collect(directory: str, cache: MemberCache) -> tuple[list[RunMember], list[Skipped]]:
+    """The folder's members and skipped entries; symlinks to members become names on them."""
     members: list[RunMember] = []
     skipped: list[Skipped] = []
     links: list[tuple[str, str]] = []
@@ -93,20 +106,7 @@ def read_run(
                 members.append(found)
             else:
                 skipped.append(found)
-    members, skipped = _link_aliases(directory, members, skipped, links)
-    ordered = sorted(members, key=_training_order)
-    best, latest = pick_best(ordered, metric, mode), pick_latest(ordered)
-    declared = declared_best_paths(ordered)
-    marked = [
-        replace(
-            m,
-            best=best is not None and m.path == best.path,
-            latest=latest is not None and m.path == latest.path,
-            declared_best=m.path in declared,
-        )
-        for m in ordered
-    ]
-    return RunReport(directory, tuple(marked), tuple(skipped), best, latest, producer_best(ordered))
+    return _link_aliases(directory, members, skipped, links)
 
 
 def _entries(directory: str) -> list[tuple[str, str, str | None]]:
