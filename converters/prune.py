@@ -17,50 +17,9 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from dataclasses import dataclass
 
-from ckpt_tui.core.run_report import RunMember, RunReport
-from ckpt_tui.core.runs import Stamp, stamp_of
-
-PRUNE_SCHEMA = "ckpt-tui.prune/1"
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    path: str
-    size: int
-    is_dir: bool
-    stamp: Stamp
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Kept:
-    path: str
-    reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PrunePlan:
-    directory: str
-    delete: tuple[Planned, ...]
-    keep: tuple[Kept, ...]
-
-    @property
-    def freed(self) -> int:
-        return sum(p.size for p in self.delete)
-
-
-@dataclass(frozen=True, slots=True)
-class PruneResult:
-    plan: PrunePlan
-    deleted: tuple[str, ...]
-    failed: tuple[tuple[str, str], ...]  # (path, why it was not deleted)
-
-    @property
-    def freed(self) -> int:
-        done = set(self.deleted)
-        return sum(p.size for p in self.plan.delete if p.path in done)
+from ckpt_tui.core.runs import stamp_of
+from ckpt_tui.reports import Kept, Planned, PrunePlan, PruneResult, RunMember, RunReport
 
 
 def plan_prune(report: RunReport, keep_last: int, keep_best: bool = False) -> PrunePlan:

@@ -32,9 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckpt_tui.cli import console, emit_json
+    from ckpt_tui.commands._output import console, emit_json
+    from ckpt_tui.converters.prune import apply_prune, plan_prune
     from ckpt_tui.render.prune import prune_json, prune_renderable
-    from converters.prune import apply_prune, plan_prune
 
     if args.keep_last < 1:
         raise UsageError("--keep-last must be at least 1 (the newest checkpoint is never deleted)")

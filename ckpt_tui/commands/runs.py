@@ -38,7 +38,7 @@ def read_run_arg(args: argparse.Namespace) -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckpt_tui.cli import console, emit_json
+    from ckpt_tui.commands._output import console, emit_json
     from ckpt_tui.render.runs import runs_json, runs_renderable
 
     report = read_run_arg(args)

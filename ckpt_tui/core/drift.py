@@ -15,11 +15,11 @@ from typing import Any
 
 from ckpt_tui.core.compare import _raw_chunks, _values
 from ckpt_tui.core.layout import state_dict_at
-from ckpt_tui.core.run_report import Drift
-from ckpt_tui.core.stats import Cancelled
 from ckpt_tui.core.tensors import read_array
 from ckpt_tui.dtypes import COMPLEX, FLOATING
+from ckpt_tui.errors import Cancelled
 from ckpt_tui.model import Checkpoint, TensorInfo
+from ckpt_tui.reports import Drift
 
 
 @dataclass

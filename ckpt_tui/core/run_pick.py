@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 
-from ckpt_tui.core.run_report import Pick, RunMember
+from ckpt_tui.reports import Pick, RunMember
 
 HEURISTIC = (("val_loss", "min"), ("val_acc", "max"), ("val_accuracy", "max"), ("eval_loss", "min"), ("loss", "min"))
 LATEST_STEMS = ("latest", "last")

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ckpt_tui.core.layout import OPTIMIZER_KEYS, SCHEDULER_KEYS, STATE_DICT_KEYS, find_optimizers, find_state_dict
-from ckpt_tui.core.run_report import Source, Sourced
 from ckpt_tui.formats import has_byte_range
 from ckpt_tui.model import Checkpoint, Entry, Kind
+from ckpt_tui.reports import Source, Sourced
 
 EPOCH_KEYS = ("epoch", "epochs", "current_epoch")
 STEP_KEYS = ("global_step", "step", "iteration", "iter", "num_updates", "steps")

@@ -16,26 +16,18 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ckpt_tui.core.run_pick import declared_best_paths, pick_best, pick_latest, producer_best
-from ckpt_tui.core.run_report import Pick, RunMember, RunReport, Skipped
 from ckpt_tui.core.run_scalars import read_scalars, resume_parts
 from ckpt_tui.errors import CkptError
 from ckpt_tui.formats import dcp, read_checkpoint, sharded
+from ckpt_tui.reports import Pick, RunMember, RunReport, Skipped, Stamp
 
 TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".incomplete", ".lock", ".crdownload", "~")
 TEMP_NAME = re.compile(r"\.tmp[._-]?\w*$|^tmp", re.IGNORECASE)
 NOT_CHECKPOINTS = (".json", ".yaml", ".yml", ".txt", ".log", ".md", ".csv", ".png", ".jpg", ".toml", ".py", ".out")
 TRAINER_DIR = re.compile(r"^checkpoint-\d+$")
-
-
-@dataclass(frozen=True, slots=True)
-class Stamp:
-    """What a cached read is valid for: the member's size and newest mtime."""
-
-    size: int
-    mtime_ns: int
 
 
 MemberCache = dict[str, tuple[Stamp, RunMember | Skipped]]

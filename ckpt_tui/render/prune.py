@@ -9,7 +9,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from ckpt_tui.render import human_bytes, printable
-from converters.prune import PRUNE_SCHEMA, PrunePlan, PruneResult
+from ckpt_tui.reports import PRUNE_SCHEMA, PrunePlan, PruneResult
 
 
 def prune_json(plan: PrunePlan, result: PruneResult | None) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ckpt_tui.core.run_report import RESUME_PARTS, RUNS_SCHEMA, Pick, RunMember, RunReport, Sourced
 from ckpt_tui.render import human_bytes, printable
+from ckpt_tui.reports import RESUME_PARTS, RUNS_SCHEMA, Pick, RunMember, RunReport, Sourced
 
 SHOWN_METRICS = 4  # metric columns in the table; JSON has them all
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from ckpt_tui.converters.prune import apply_prune, plan_prune
 from ckpt_tui.core.runs import read_run
-from converters.prune import apply_prune, plan_prune
 from tests.run_producers import Produced, copy_run, lightning_run, plain_loop, trainer_run
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ckpt_tui.core.run_report import Source
 from ckpt_tui.core.runs import MemberCache, is_one_checkpoint_dir, read_run
+from ckpt_tui.reports import Source
 from tests.run_producers import Produced, copy_run, lightning_run, plain_loop, trainer_run
 
 

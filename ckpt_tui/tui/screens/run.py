@@ -21,12 +21,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ckpt_tui.core.run_report import Drift, RunMember, RunReport
 from ckpt_tui.core.runs import MemberCache, read_run
-from ckpt_tui.core.stats import Cancelled
-from ckpt_tui.errors import CkptError
+from ckpt_tui.errors import Cancelled, CkptError
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.render import printable
+from ckpt_tui.reports import Drift, RunMember, RunReport
 from ckpt_tui.tui.messages import WorkFailed
 from ckpt_tui.tui.widgets.run_plots import RunPlots
 from ckpt_tui.tui.widgets.run_table import RunTable

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 
-from ckpt_tui.core.run_report import Drift, RunReport
 from ckpt_tui.render import printable
+from ckpt_tui.reports import Drift, RunReport
 
 MAX_PLOTS = 6
 

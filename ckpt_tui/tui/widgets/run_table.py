@@ -11,9 +11,9 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
-from ckpt_tui.core.run_report import Drift, RunMember, RunReport
 from ckpt_tui.render import human_bytes, printable
 from ckpt_tui.render.runs import resume_text
+from ckpt_tui.reports import Drift, RunMember, RunReport
 
 SHOWN_METRICS = 4
 ORDER = "order"
