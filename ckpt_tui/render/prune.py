@@ -42,4 +42,5 @@ def prune_renderable(plan: PrunePlan, result: PruneResult | None) -> RenderableT
         tail = f"would free {human_bytes(plan.freed)}; nothing deleted (add --yes to delete)"
     else:
         tail = f"freed {human_bytes(result.freed)}; {len(result.deleted)} deleted, {len(result.failed)} not deleted"
+    lines.rstrip()
     return Group(lines, Text(tail, style="bold"))
