@@ -98,3 +98,21 @@ def test_runs_json_imports_neither_torch_nor_textual(plain: Produced) -> None:
         f"with contextlib.redirect_stdout(io.StringIO()): main(['runs', '--json', {str(plain.directory)!r}])"
     )
     assert not {"torch", "textual"} & loaded
+
+
+def test_open_routes_a_run_folder_to_the_run_view(
+    plain: Produced, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ckpt_tui.tui.app import CkptApp
+
+    opened: list[tuple[object, object]] = []
+    monkeypatch.setattr(CkptApp, "run", lambda self: opened.append((self.ckpt, self.run_dir)))
+    assert run(capsys, "open", str(plain.directory))[0] == 0
+    assert opened[-1] == (None, str(plain.directory))
+    one = tmp_path / "trainer-dir"
+    one.mkdir()
+    (one / "model.pth").write_bytes((plain.directory / "best_model.pth").read_bytes())
+    (one / "optimizer.pt").write_bytes((plain.directory / "best_model.pth").read_bytes())
+    assert run(capsys, "open", str(one))[0] == 0
+    ckpt, run_dir = opened[-1]
+    assert run_dir is None and getattr(ckpt, "path", None) == str(one)  # a training directory is one checkpoint
