@@ -13,9 +13,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from ckpt_tui.core.compare import _raw_chunks, _values
+from ckpt_tui.core.accumulate import CHUNK_ELEMENTS
+from ckpt_tui.core.compare import _values
 from ckpt_tui.core.layout import state_dict_at
-from ckpt_tui.core.tensors import read_array
+from ckpt_tui.core.tensors import read_array, row_chunks
 from ckpt_tui.dtypes import COMPLEX, FLOATING
 from ckpt_tui.errors import Cancelled
 from ckpt_tui.model import Checkpoint, TensorInfo
@@ -74,7 +75,7 @@ def _pair(a: TensorInfo, b: TensorInfo) -> tuple[float, float, int, int]:
 
     dd = aa = 0.0
     bad_a = bad_b = 0
-    for x_raw, y_raw in _raw_chunks(read_array(a), read_array(b)):
+    for x_raw, y_raw in row_chunks(read_array(a), read_array(b), elements=CHUNK_ELEMENTS):
         x, y = _values(a, x_raw), _values(b, y_raw)
         fx, fy = np.isfinite(x), np.isfinite(y)
         bad_a, bad_b = bad_a + int(x.size - np.count_nonzero(fx)), bad_b + int(y.size - np.count_nonzero(fy))
@@ -90,7 +91,7 @@ def _nonfinite(info: TensorInfo) -> int:
 
     raw = read_array(info)
     bad = 0
-    for x_raw, _ in _raw_chunks(raw, raw):
+    for (x_raw,) in row_chunks(raw, elements=CHUNK_ELEMENTS):
         values: Any = _values(info, x_raw)
         bad += int(values.size - np.count_nonzero(np.isfinite(values)))
     return bad
