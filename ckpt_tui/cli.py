@@ -1,4 +1,4 @@
-"""`ckpt-tui open|inspect|diff|convert|check`: parse, call one core function, render, map errors to exit codes.
+"""`ckpt-tui open|inspect|diff|convert|check|audit`: parse, call one core function, render, map errors to exit codes.
 
 Data goes to stdout, diagnostics to stderr. Heavy imports (torch, textual) happen inside the commands that need
 them, so `inspect --json` stays a fraction of a second.
@@ -16,7 +16,7 @@ from typing import Any
 from ckpt_tui import __version__
 from ckpt_tui.errors import CkptError, ExitCode, UsageError, exit_code_for
 
-COMMANDS = ("open", "inspect", "diff", "convert", "check")
+COMMANDS = ("open", "inspect", "diff", "convert", "check", "audit")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

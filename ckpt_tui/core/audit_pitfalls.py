@@ -64,11 +64,11 @@ def epoch_convention(ckpt: Checkpoint, parts: Parts) -> list[Finding]:
         evidence = f"Lightning {where} = {epoch:g} counts completed epochs (trainer.current_epoch)"
         if processed is not None and processed > epoch:
             evidence += f"; epoch {epoch:g} itself was processed: the fit loop restarts at epoch {processed:g}"
-        fix = "resume with trainer.fit(model, ckpt_path=PATH): the loops restore the position; don't add 1"
+        fix = f"trainer.fit(model, ckpt_path={ckpt.path!r}): the loops restore the position; don't add 1"
         return [Finding(C.EPOCH_CONVENTION, I, evidence, "Lightning decides the restart epoch itself", fix, "epoch")]
     if parts.framework == "hf-trainer":
         evidence = f"Trainer {where} = {epoch:g} is fractional progress (epochs done), global_step is the position"
-        fix = "resume with trainer.train(resume_from_checkpoint=PATH)"
+        fix = f"trainer.train(resume_from_checkpoint={ckpt.path!r})"
         return [Finding(C.EPOCH_CONVENTION, I, evidence, "the Trainer skips the batches already seen", fix, "epoch")]
     return [_plain_epoch(epoch, where, parts)]
 
@@ -180,12 +180,13 @@ def non_finite(
     progress: Callable[[int, int], None] | None,
     cancel: threading.Event | None,
 ) -> tuple[list[Finding], list[str]]:
-    """NaN/Inf in any floating tensor, one tensor at a time in chunks (the stats code); notes what was skipped."""
+    """NaN/Inf in any floating tensor, one tensor at a time in chunks (the stats code); notes what was skipped.
+    `progress(done, total)` is in bytes."""
     from ckpt_tui.core.stats import non_finite_counts
 
     floating = [t for t in ckpt.tensors.values() if t.dtype in FLOATING]
-    bad, skipped = [], []
-    for i, info in enumerate(floating):
+    bad, skipped, done, total = [], [], 0, sum(t.nbytes for t in floating)
+    for info in floating:
         try:
             nan, inf = non_finite_counts(info, device, cancel)
         except CkptError as e:
@@ -195,8 +196,9 @@ def non_finite(
             continue
         if nan or inf:
             bad.append(f"{info.key} ({nan} NaN, {inf} Inf)")
+        done += info.nbytes
         if progress:
-            progress(i + 1, len(floating))
+            progress(done, total)
     notes = [f"{len(skipped)} tensors not checked for NaN/Inf: {skipped[0]}"] if skipped else []
     if not bad:
         return [], notes
