@@ -46,7 +46,7 @@ from ckpt_tui.core.audit_report import (
     Verdict,
 )
 from ckpt_tui.core.layout import detect_framework, tensors_under
-from ckpt_tui.model import Checkpoint
+from ckpt_tui.model import Checkpoint, Kind
 
 Progress = Callable[[int, int], None]
 
@@ -80,7 +80,10 @@ def audit(
         findings += counters(parts) + lightning_counters(ckpt) + epoch_convention(ckpt, parts)
     elif parts.model is not None:
         findings += [optimizer_missing(), progress_missing()]
-    findings += pickled_objects(ckpt) + cuda_tensors(ckpt) + prefixes(ckpt, model) + versions(parts)
+    mappings = [p.entry for p in [parts.model, *parts.optimizers] if p is not None and p.entry.kind is Kind.MAPPING]
+    findings += (
+        pickled_objects(ckpt, {id(e) for e in mappings}) + cuda_tensors(ckpt) + prefixes(ckpt, model) + versions(parts)
+    )
     notes: list[str] = []
     if stats:
         found, notes = non_finite(ckpt, device, progress, cancel)

@@ -9,7 +9,7 @@ from collections import Counter
 from ckpt_tui.core.audit_parts import Parts, optimizer_step, scalar
 from ckpt_tui.core.audit_report import Finding, FindingCode, FindingSeverity
 from ckpt_tui.core.layout import Located
-from ckpt_tui.core.optimizer import BUFFER_NAMES, map_optimizer
+from ckpt_tui.core.optimizer import BUFFER_NAMES
 from ckpt_tui.dtypes import FLOATING
 from ckpt_tui.model import Entry, Kind, TensorInfo
 
@@ -83,18 +83,22 @@ def _group_has(optimizer: Entry, key: str) -> bool:
 
 
 def optimizer_coverage(parts: Parts, model: dict[str, TensorInfo]) -> list[Finding]:
-    """Every optimizer state buffer matches a model parameter in shape; counts agree (per group in the evidence)."""
+    """Every optimizer state buffer matches a model parameter in shape (by name when the optimizer saved names, as
+    a multiset of shapes otherwise: groups may list parameters in any order); counts agree, per group in the
+    evidence. One pass over the state, no name inference: this runs when the app opens a checkpoint."""
     params = {k: t for k, t in model.items() if t.dtype in FLOATING and not k.endswith(BUFFER_NAMES)}
-    ids, shapes, named, groups = 0, [], [], []
+    ids, shapes, named, groups = 0, [], [], list[int]()
     for located in parts.optimizers:
-        report = map_optimizer(located, model)
-        ids += len(report.params)
-        groups += [len(g.params) for g in report.groups]
-        for p in report.params:
-            shape = _moment_shape(p.state)
-            if shape is not None:
-                shapes.append(shape)
-                named.append((p.name if report.naming == "param_names" else None, shape))
+        state = located.entry.child("state") or Entry(Kind.MAPPING, "dict")
+        for _, group in (located.entry.child("param_groups") or Entry(Kind.SEQUENCE, "list")).children:
+            pids = [e.value for _, e in (group.child("params") or Entry(Kind.SEQUENCE, "list")).children]
+            names = [str(e.value) for _, e in (group.child("param_names") or Entry(Kind.SEQUENCE, "list")).children]
+            ids, groups = ids + len(pids), [*groups, len(pids)]
+            for i, pid in enumerate(pids):
+                shape = _moment_shape(state.child(pid))  # type: ignore[arg-type]
+                if shape is not None:
+                    shapes.append(shape)
+                    named.append((names[i] if len(names) == len(pids) else None, shape))
     evidence = f"{ids} optimizer parameters in groups of {groups}, {len(shapes)} with state; model: {len(params)}"
     wrong = [f"{n}: not in the model" for n, _ in named if n is not None and n not in params]
     wrong += [f"{n}: state {list(s)} vs model {list(params[n].shape)}" for n, s in named if n in params and
@@ -112,8 +116,8 @@ def optimizer_coverage(parts: Parts, model: dict[str, TensorInfo]) -> list[Findi
     return []
 
 
-def _moment_shape(state: tuple[tuple[str, Entry], ...]) -> tuple[int, ...] | None:
-    for name, entry in state:
+def _moment_shape(state: Entry | None) -> tuple[int, ...] | None:
+    for name, entry in state.children if state else ():
         if name in MOMENTS and entry.kind is Kind.TENSOR:
             return entry.tensor.shape
     return None

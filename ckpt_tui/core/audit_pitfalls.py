@@ -88,8 +88,9 @@ def _plain_epoch(epoch: float, where: str, parts: Parts) -> Finding:
     return Finding(C.EPOCH_CONVENTION, I, evidence, why, fix, "epoch")
 
 
-def pickled_objects(ckpt: Checkpoint) -> list[Finding]:
-    """Whole nn.Modules (and optimizer/scheduler objects) pickled instead of their state dicts: the outermost ones."""
+def pickled_objects(ckpt: Checkpoint, skip: set[int]) -> list[Finding]:
+    """Whole nn.Modules (and optimizer/scheduler objects) pickled instead of their state dicts: the outermost ones.
+    `skip`: ids of entries not to descend into (the state dict and optimizer mappings: 100k tensors, no objects)."""
     found: list[tuple[str, str]] = []
     stack: list[tuple[tuple[Key, ...], Entry]] = [((), ckpt.root)]
     while stack:
@@ -97,7 +98,7 @@ def pickled_objects(ckpt: Checkpoint) -> list[Finding]:
         if entry.kind is Kind.OPAQUE and (entry.child(MODULE_STATE) is not None or entry.type_name.startswith(OPTIM)):
             found.append(("".join(f"[{k!r}]" for k in path) or "(root)", entry.type_name))
             continue
-        if entry.kind is not Kind.TENSOR:
+        if entry.kind is not Kind.TENSOR and id(entry) not in skip:
             stack.extend((path + (k,), e) for k, e in reversed(entry.children) if k != MODULE_STATE)
     if not found:
         return []
