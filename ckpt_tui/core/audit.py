@@ -46,7 +46,7 @@ from ckpt_tui.core.audit_report import (
     Verdict,
 )
 from ckpt_tui.core.layout import detect_framework, tensors_under
-from ckpt_tui.model import Checkpoint, Kind
+from ckpt_tui.model import Checkpoint, Kind, TensorInfo
 
 Progress = Callable[[int, int], None]
 
@@ -65,7 +65,7 @@ def audit(
         checkpoint = read_checkpoint(checkpoint)
     ckpt = checkpoint
     parts = find_parts(ckpt)
-    model = tensors_under(parts.model.entry) if parts.model else {}
+    model = _model_tensors(ckpt, parts)
     on_cuda = any(t.device.startswith("cuda") for t in ckpt.tensors.values())
     training = bool(parts.optimizers or parts.schedulers or parts.epoch or parts.step or parts.rng or parts.scaler)
     findings: list[Finding] = []
@@ -89,6 +89,14 @@ def audit(
         found, notes = non_finite(ckpt, device, progress, cancel)
         findings += found
     return _report(ckpt, parts, findings, training, stats, notes)
+
+
+def _model_tensors(ckpt: Checkpoint, parts: Parts) -> dict[str, TensorInfo]:
+    if parts.model is None:
+        return {}
+    if not parts.model.path and ckpt.root.kind is Kind.MAPPING:
+        return ckpt.tensors  # the root is the state dict: reuse the checkpoint's (cached) index
+    return tensors_under(parts.model.entry)
 
 
 def _report(

@@ -75,7 +75,7 @@ def find_parts(ckpt: Checkpoint) -> Parts:
     parts.scaler = _scaler(root)
     parts.hparams = next((Located((k,), e) for k, e in root.children if str(k) in HPARAM_KEYS), None)
     parts.rng = _rng_states(root, skip)
-    parts.metrics, parts.best = _metrics(root, framework)
+    parts.metrics, parts.best = _metrics(root, framework, skip)
     parts.versions = _versions(root)
     return parts
 
@@ -200,11 +200,17 @@ def _rng_kind(path: tuple[Key, ...], entry: Entry) -> str | None:
     return None
 
 
-def _metrics(root: Entry, framework: str) -> tuple[list[tuple[str, float, str]], tuple[float, str] | None]:
+def _metrics(
+    root: Entry, framework: str, skip: set[int]
+) -> tuple[list[tuple[str, float, str]], tuple[float, str] | None]:
     metrics: list[tuple[str, float, str]] = []
     best: tuple[float, str] | None = None
     for container, prefix in _metric_roots(root, framework):
+        if id(container) in skip:  # the root is the state dict: 100k weights, no metrics
+            continue
         for raw_key, entry in container.children:
+            if entry.kind is not Kind.VALUE and (entry.kind is not Kind.TENSOR or entry.tensor.numel != 1):
+                continue
             name = str(raw_key)
             is_best = name.startswith("best") and not any(w in name for w in ("step", "epoch", "path", "checkpoint"))
             value = scalar(entry) if is_best or any(w in name.lower() for w in METRIC_WORDS) else None

@@ -245,3 +245,27 @@ def test_audit_reads_no_tensor_bytes_and_imports_no_torch(plain_path: Path) -> N
     )
     out = subprocess.run([sys.executable, "-c", code, str(plain_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "resumable"
+
+
+def test_dcp_directory(tmp_path: Path) -> None:
+    import warnings
+
+    dcp = pytest.importorskip("torch.distributed.checkpoint")
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    runs.seed_all(0)
+    run = runs.Run()
+    run.step()
+    model, optimizer = get_state_dict(run.model, run.optimizer)  # optimizer state keyed by parameter name
+    state = {"model": model, "optim": optimizer, "sched": run.scheduler.state_dict(), "epoch": 0, "step": 1,
+             "rng": torch.get_rng_state()}  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dcp.save(state, checkpoint_id=str(tmp_path / "dcp"))
+    report = audit(tmp_path / "dcp")
+    assert report.verdict is Verdict.RESUMABLE and report.framework == "torch.distributed.checkpoint directory"
+    assert found(report) == sorted([
+        (C.RNG_MISSING, W, "numpy"), (C.RNG_MISSING, W, "python"),
+        (C.SCALER_MISSING, I, "scaler"), (C.BEST_METRIC_MISSING, I, "best-metric"),
+        (C.HYPERPARAMETERS_MISSING, I, "config"), (C.EPOCH_CONVENTION, I, "epoch"),
+    ])  # fmt: skip
