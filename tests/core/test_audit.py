@@ -238,7 +238,20 @@ def test_recorded_versions_against_the_installed_ones(plain: tuple[dict[str, Any
     assert (C.VERSION_MISMATCH, I, "transformers") in found(report)  # older: migrated on load
 
 
-def test_audit_reads_no_tensor_bytes_and_imports_no_torch(plain_path: Path) -> None:
+def test_audit_reads_only_one_element_counters(plain_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ckpt_tui.core import tensors
+
+    read: list[str] = []
+    original = tensors.read_array
+    monkeypatch.setattr(tensors, "read_array", lambda info: read.append(info.key) or original(info))
+    audit(plain_path)
+    assert read and all(key.endswith(".step") for key in read)  # Adam's counters, 4 bytes each
+    read.clear()
+    audit(plain_path, stats=True)
+    assert "model_state_dict.0.weight" in read and "optimizer_state_dict.state.0.exp_avg" in read  # --stats
+
+
+def test_audit_imports_neither_torch_nor_textual(plain_path: Path) -> None:
     code = (
         "import sys; from ckpt_tui import audit; r = audit(sys.argv[1]); "
         "assert 'torch' not in sys.modules and 'textual' not in sys.modules, sorted(sys.modules); print(r.verdict)"
