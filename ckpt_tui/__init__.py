@@ -12,9 +12,8 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     import os
 
-    from ckpt_tui.core.audit_report import AuditReport
-    from ckpt_tui.core.check import LoadReport
     from ckpt_tui.model import Checkpoint
+    from ckpt_tui.reports import AuditReport, LoadReport
 
 
 def check_loads(checkpoint: str, model: str, **options: Any) -> LoadReport:

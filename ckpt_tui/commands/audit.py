@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ckpt_tui.commands._common import add_device, open_checkpoint
+from ckpt_tui.commands._output import console, emit_json
 from ckpt_tui.errors import ExitCode
 
 
@@ -28,7 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckpt_tui.cli import console, emit_json
     from ckpt_tui.commands._progress import progress_bar
     from ckpt_tui.commands.check import write_junit
     from ckpt_tui.core.audit import audit

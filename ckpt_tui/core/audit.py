@@ -34,7 +34,9 @@ from ckpt_tui.core.audit_pitfalls import (
     prefixes,
     versions,
 )
-from ckpt_tui.core.audit_report import (
+from ckpt_tui.core.layout import detect_framework, tensors_under
+from ckpt_tui.model import Checkpoint, Kind, TensorInfo
+from ckpt_tui.reports import (
     SEVERITY_ORDER,
     AuditReport,
     Finding,
@@ -45,8 +47,6 @@ from ckpt_tui.core.audit_report import (
     Part,
     Verdict,
 )
-from ckpt_tui.core.layout import detect_framework, tensors_under
-from ckpt_tui.model import Checkpoint, Kind, TensorInfo
 
 Progress = Callable[[int, int], None]
 

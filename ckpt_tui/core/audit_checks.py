@@ -7,11 +7,10 @@ import math
 from collections import Counter
 
 from ckpt_tui.core.audit_parts import Parts, optimizer_step, scalar
-from ckpt_tui.core.audit_report import Finding, FindingCode, FindingSeverity
-from ckpt_tui.core.layout import Located
 from ckpt_tui.core.optimizer import BUFFER_NAMES
 from ckpt_tui.dtypes import FLOATING
 from ckpt_tui.model import Entry, Kind, TensorInfo
+from ckpt_tui.reports import Finding, FindingCode, FindingSeverity, Located
 
 E, W, I = FindingSeverity.ERROR, FindingSeverity.WARNING, FindingSeverity.INFO  # noqa: E741
 C = FindingCode

@@ -12,16 +12,12 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ckpt_tui.core.layout import (
-    MODULE_STATE,
-    OPTIMIZER_KEYS,
-    SCHEDULER_KEYS,
-    Located,
-    find_optimizers,
-    find_state_dict,
-)
+from ckpt_tui.core.layout import OPTIMIZER_KEYS, SCHEDULER_KEYS, find_optimizers, find_state_dict
 from ckpt_tui.errors import CkptError
-from ckpt_tui.model import ArrayValue, Checkpoint, Entry, Key, Kind
+from ckpt_tui.model import ArrayValue, Checkpoint, Entry, Key, Kind, Marker
+from ckpt_tui.reports import Located
+
+MODULE_STATE = Marker.MODULE_STATE
 
 EPOCH_KEYS = ("epoch", "epochs", "current_epoch", "cur_epoch", "start_epoch", "last_epoch")
 STEP_KEYS = ("global_step", "step", "steps", "iteration", "iter", "iters", "num_updates", "total_steps", "it")

@@ -10,12 +10,11 @@ from collections.abc import Callable
 from importlib import metadata
 
 from ckpt_tui.core.audit_parts import Parts, scalar
-from ckpt_tui.core.audit_report import Finding, FindingCode, FindingSeverity
 from ckpt_tui.core.keys import wrapper_prefixes
-from ckpt_tui.core.layout import MODULE_STATE
 from ckpt_tui.dtypes import FLOATING
 from ckpt_tui.errors import CkptError
-from ckpt_tui.model import Checkpoint, Entry, Key, Kind, TensorInfo
+from ckpt_tui.model import Checkpoint, Entry, Key, Kind, Marker, TensorInfo
+from ckpt_tui.reports import Finding, FindingCode, FindingSeverity
 
 E, W, I = FindingSeverity.ERROR, FindingSeverity.WARNING, FindingSeverity.INFO  # noqa: E741
 C = FindingCode
@@ -95,11 +94,13 @@ def pickled_objects(ckpt: Checkpoint, skip: set[int]) -> list[Finding]:
     stack: list[tuple[tuple[Key, ...], Entry]] = [((), ckpt.root)]
     while stack:
         path, entry = stack.pop()
-        if entry.kind is Kind.OPAQUE and (entry.child(MODULE_STATE) is not None or entry.type_name.startswith(OPTIM)):
+        if entry.kind is Kind.OPAQUE and (
+            entry.child(Marker.MODULE_STATE) is not None or entry.type_name.startswith(OPTIM)
+        ):
             found.append(("".join(f"[{k!r}]" for k in path) or "(root)", entry.type_name))
             continue
         if entry.kind is not Kind.TENSOR and id(entry) not in skip:
-            stack.extend((path + (k,), e) for k, e in reversed(entry.children) if k != MODULE_STATE)
+            stack.extend((path + (k,), e) for k, e in reversed(entry.children) if k != Marker.MODULE_STATE)
     if not found:
         return []
     named = ", ".join(f"{where}: {cls}" for where, cls in found[:5])

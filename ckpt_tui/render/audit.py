@@ -7,9 +7,9 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from ckpt_tui.core.audit_report import SEVERITY_ORDER, AuditReport, Finding, FindingSeverity, Verdict
 from ckpt_tui.render import JSON_SCHEMA_VERSION, printable
 from ckpt_tui.render.junit import Case, Suite, junit_document
+from ckpt_tui.reports import SEVERITY_ORDER, AuditReport, Finding, FindingSeverity, Verdict
 
 VERDICT_STYLE = {Verdict.RESUMABLE: "bold green", Verdict.WEIGHTS_ONLY: "bold yellow", Verdict.INCOMPLETE: "bold red"}
 SEVERITY_STYLE = {FindingSeverity.ERROR: "red", FindingSeverity.WARNING: "yellow", FindingSeverity.INFO: "cyan"}

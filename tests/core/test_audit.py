@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ckpt_tui.core.audit import audit
-from ckpt_tui.core.audit_report import AuditReport, FindingCode, FindingSeverity, Part, Verdict
+from ckpt_tui.reports import AuditReport, FindingCode, FindingSeverity, Part, Verdict
 from tests.core import training_runs as runs
 
 C, E, W, I = FindingCode, FindingSeverity.ERROR, FindingSeverity.WARNING, FindingSeverity.INFO  # noqa: E741
@@ -239,11 +239,12 @@ def test_recorded_versions_against_the_installed_ones(plain: tuple[dict[str, Any
 
 
 def test_audit_reads_only_one_element_counters(plain_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ckpt_tui.core import tensors
+    from ckpt_tui.core import stats, tensors
 
     read: list[str] = []
     original = tensors.read_array
-    monkeypatch.setattr(tensors, "read_array", lambda info: read.append(info.key) or original(info))
+    for module in (tensors, stats):  # stats holds its own reference
+        monkeypatch.setattr(module, "read_array", lambda info: read.append(info.key) or original(info))
     audit(plain_path)
     assert read and all(key.endswith(".step") for key in read)  # Adam's counters, 4 bytes each
     read.clear()

@@ -19,11 +19,11 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ckpt_tui.core.audit import audit
-from ckpt_tui.core.audit_report import SEVERITY_ORDER, AuditReport, FindingSeverity, Verdict
 from ckpt_tui.errors import CkptError
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.render import printable
 from ckpt_tui.render.audit import HEADING, MARK, progress_line
+from ckpt_tui.reports import SEVERITY_ORDER, AuditReport, FindingSeverity, Verdict
 
 AUDIT_INLINE = 5000  # tensors: below this the audit runs while mounting (milliseconds), above it in a worker
 TOP_FINDINGS = 2
