@@ -63,7 +63,10 @@ def find_parts(ckpt: Checkpoint) -> Parts:
         framework = "lightning"
     elif str(ckpt.format) == "directory" and "trainer_state" in names:
         framework = "hf-trainer"
-    parts = Parts(framework, find_state_dict(ckpt), find_optimizers(ckpt), find_schedulers_all(ckpt))
+    model = find_state_dict(ckpt)
+    if model is None and str(ckpt.format) == "torchscript" and ckpt.tensors:
+        model = Located((), root)  # a scripted module: its parameters are the weights
+    parts = Parts(framework, model, find_optimizers(ckpt), find_schedulers_all(ckpt))
     skip = {id(p.entry) for p in ([parts.model] if parts.model else []) + parts.optimizers}
     parts.epoch = _number(root, EPOCH_KEYS)
     step = _number(root, STEP_KEYS)

@@ -135,14 +135,16 @@ def test_cuda_saved_file_lists_devices_and_the_missing_cuda_rng(
     assert "map_location" in next(f.fix for f in report.findings if f.code is C.SAVED_ON_CUDA)
 
 
-def test_state_dict_alone_is_weights_only() -> None:
+def test_state_dict_or_torchscript_alone_is_weights_only(tmp_path: Path) -> None:
     from tests.helpers import SAMPLES
 
-    report = audit(SAMPLES / "state_dict.pth")
-    assert (report.verdict, found(report)) == (
-        Verdict.WEIGHTS_ONLY,
-        sorted([(C.OPTIMIZER_MISSING, E, "optimizer"), (C.PROGRESS_MISSING, E, "progress")]),
-    )
+    torch.jit.script(runs.make_model()).save(tmp_path / "scripted.pt")
+    for path in (SAMPLES / "state_dict.pth", SAMPLES / "model.safetensors", tmp_path / "scripted.pt"):
+        report = audit(path)
+        assert (report.verdict, found(report)) == (
+            Verdict.WEIGHTS_ONLY,
+            sorted([(C.OPTIMIZER_MISSING, E, "optimizer"), (C.PROGRESS_MISSING, E, "progress")]),
+        ), path
 
 
 @pytest.fixture(scope="module")
