@@ -133,6 +133,11 @@ def test_cuda_saved_file_lists_devices_and_the_missing_cuda_rng(
         sorted([(C.SAVED_ON_CUDA, W, "cuda:3"), (C.RNG_MISSING, W, "cuda"), JUST_FINISHED]),
     )
     assert "map_location" in next(f.fix for f in report.findings if f.code is C.SAVED_ON_CUDA)
+    states = [torch.zeros(16, dtype=torch.uint8)] * 2  # what torch.cuda.get_rng_state_all() returns on two GPUs
+    ckpt = dict(plain[0], rng_states=dict(plain[0]["rng_states"], cuda=states))
+    report = audit(runs.save_on_cuda(ckpt, tmp_path / "gpu-rng.pth"))
+    assert found(report) == sorted([(C.SAVED_ON_CUDA, W, "cuda:3"), JUST_FINISHED])
+    assert report.part(Part.RNG_CUDA).value == "2 devices"
 
 
 def test_state_dict_or_torchscript_alone_is_weights_only(tmp_path: Path) -> None:
@@ -285,3 +290,17 @@ def test_dcp_directory(tmp_path: Path) -> None:
         (C.SCALER_MISSING, I, "scaler"), (C.BEST_METRIC_MISSING, I, "best-metric"),
         (C.HYPERPARAMETERS_MISSING, I, "config"), (C.EPOCH_CONVENTION, I, "epoch"),
     ])  # fmt: skip
+
+
+@pytest.mark.cuda
+def test_a_real_cuda_run_with_its_cuda_rng_states(plain: tuple[dict[str, Any], float], tmp_path: Path) -> None:
+    def to_cuda(obj: Any) -> Any:
+        if isinstance(obj, torch.Tensor):
+            return obj.cuda() if obj.dtype != torch.uint8 else obj  # RNG states stay on the CPU, as torch keeps them
+        return {k: to_cuda(v) for k, v in obj.items()} if isinstance(obj, dict) else obj
+
+    ckpt = to_cuda(plain[0])
+    ckpt["rng_states"] = dict(ckpt["rng_states"], cuda=torch.cuda.get_rng_state_all())
+    report = audit(runs.save(ckpt, tmp_path / "cuda.pth"))
+    assert report.part(Part.RNG_CUDA).found and report.verdict is Verdict.RESUMABLE
+    assert found(report) == sorted([(C.SAVED_ON_CUDA, W, "cuda:0"), JUST_FINISHED])
