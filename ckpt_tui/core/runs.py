@@ -169,6 +169,7 @@ def read_member(path: str, name: str, stamp: Stamp | None = None) -> RunMember |
         return Skipped(path, f"not a checkpoint: {message}")
     scalars = read_scalars(ckpt, name)
     return RunMember(
+        verdict=_verdict(ckpt),
         path=path,
         name=name,
         format=ckpt.format,
@@ -183,6 +184,16 @@ def read_member(path: str, name: str, stamp: Stamp | None = None) -> RunMember |
         lightning=scalars.lightning,
         trainer_best=scalars.trainer_best,
     )
+
+
+def _verdict(ckpt: Checkpoint) -> str | None:
+    """The resume audit's verdict (no tensor data beyond one-element counters); None when it cannot be made."""
+    from ckpt_tui.core.audit import audit
+
+    try:
+        return str(audit(ckpt).verdict)
+    except CkptError:
+        return None
 
 
 def stamp_of(path: str) -> Stamp:
