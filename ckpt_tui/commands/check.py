@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 from ckpt_tui.commands._common import add_key_rules, key_rules
 from ckpt_tui.commands._output import console, emit_json
 from ckpt_tui.errors import CkptError, ExitCode, UsageError
 from ckpt_tui.render.hints import error_text
+from ckpt_tui.reports import KeyRules, LoadReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,18 +43,36 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(run=run)
 
 
+@dataclass(frozen=True, kw_only=True)
+class CheckSpec:
+    """One check, from the command line or a [[check]] table: what `check_loads` is called with. `kwargs` and
+    `forward` stay as given (a JSON text or a table; a SHAPE text) and are parsed when the check runs, so that a
+    bad one fails its own check in a manifest."""
+
+    name: str
+    checkpoint: str
+    model: str
+    kwargs: dict[str, Any] | str | None = None
+    device: str = "cpu"
+    strict: bool = True
+    key: str | None = None
+    rules: KeyRules = field(default_factory=KeyRules)
+    forward: str | None = None
+    paths: tuple[str, ...] = ()
+
+
 def run(args: argparse.Namespace) -> int:
     from ckpt_tui.render.check import check_renderable, checks_json, junit_xml
 
     specs = manifest_specs(args.manifest) if args.manifest else [spec_from_args(args)]
     reports, errors = [], []
-    for name, spec in specs:
+    for spec in specs:
         try:
             reports.append(run_spec(spec))
         except CkptError as e:
             if not args.manifest:
                 raise
-            errors.append((name, error_text(e)))
+            errors.append((spec.name, error_text(e)))
     if args.junit:
         write_junit(args.junit, junit_xml(reports, errors))
     if args.json:
@@ -68,42 +88,42 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.OK if all(r.ok for r in reports) else ExitCode.FAILED
 
 
-def spec_from_args(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+def spec_from_args(args: argparse.Namespace) -> CheckSpec:
     if not args.checkpoint or not args.model:
         raise UsageError("check needs a checkpoint and --model pkg.module:Class (or --manifest FILE)")
-    spec = {
-        "checkpoint": args.checkpoint,
-        "model": args.model,
-        "kwargs": args.kwargs,
-        "device": args.device,
-        "strict": args.strict,
-        "key": args.key,
-        "rules": key_rules(args),
-        "forward": args.forward,
-        "paths": args.path,
-    }
-    return args.checkpoint, spec
-
-
-def run_spec(spec: dict[str, Any]) -> Any:
-    from ckpt_tui.core.check import check_loads
-    from ckpt_tui.core.user_model import parse_kwargs, parse_shape
-
-    kwargs = spec["kwargs"] if isinstance(spec["kwargs"], dict) else parse_kwargs(spec["kwargs"])
-    return check_loads(
-        spec["checkpoint"],
-        spec["model"],
-        kwargs=kwargs,
-        device=spec["device"],
-        strict=spec["strict"],
-        key=spec["key"],
-        rules=spec["rules"],
-        forward=parse_shape(spec["forward"]),
-        paths=spec["paths"],
+    return CheckSpec(
+        name=args.checkpoint,
+        checkpoint=args.checkpoint,
+        model=args.model,
+        kwargs=args.kwargs,
+        device=args.device,
+        strict=args.strict,
+        key=args.key,
+        rules=key_rules(args),
+        forward=args.forward,
+        paths=tuple(args.path),
     )
 
 
-def manifest_specs(path: str) -> list[tuple[str, dict[str, Any]]]:
+def run_spec(spec: CheckSpec) -> LoadReport:
+    from ckpt_tui.core.check import check_loads
+    from ckpt_tui.core.user_model import parse_kwargs, parse_shape
+
+    kwargs = spec.kwargs if isinstance(spec.kwargs, dict) else parse_kwargs(spec.kwargs)
+    return check_loads(
+        spec.checkpoint,
+        spec.model,
+        kwargs=kwargs,
+        device=spec.device,
+        strict=spec.strict,
+        key=spec.key,
+        rules=spec.rules,
+        forward=parse_shape(spec.forward),
+        paths=spec.paths,
+    )
+
+
+def manifest_specs(path: str) -> list[CheckSpec]:
     """[[check]] tables: checkpoint, model, and optionally kwargs, device, strict, key, forward, path and the
     key-rule fields strip_module, strip_wrappers, strip_prefix, add_prefix, rename. Paths are relative to the file."""
     import tomllib
@@ -132,18 +152,19 @@ def manifest_specs(path: str) -> list[tuple[str, dict[str, Any]]]:
             add_prefix=c.get("add_prefix", ""),
             rename=c.get("rename", []),
         )
-        spec = {
-            "checkpoint": os.path.join(base, c["checkpoint"]),
-            "model": c["model"],
-            "kwargs": c.get("kwargs", {}),
-            "device": c.get("device", "cpu"),
-            "strict": c.get("strict", True),
-            "key": c.get("key"),
-            "rules": rules,
-            "forward": c.get("forward"),
-            "paths": [os.path.join(base, p) for p in c.get("path", [])] + [base],
-        }
-        specs.append((c.get("name", f"{c['checkpoint']} -> {c['model']}"), spec))
+        spec = CheckSpec(
+            name=c.get("name", f"{c['checkpoint']} -> {c['model']}"),
+            checkpoint=os.path.join(base, c["checkpoint"]),
+            model=c["model"],
+            kwargs=c.get("kwargs", {}),
+            device=c.get("device", "cpu"),
+            strict=c.get("strict", True),
+            key=c.get("key"),
+            rules=rules,
+            forward=c.get("forward"),
+            paths=(*[os.path.join(base, p) for p in c.get("path", [])], base),
+        )
+        specs.append(spec)
     return specs
 
 
