@@ -2,21 +2,45 @@
 
 The model is built on the target device (meta: nothing allocated), its state dict compared with the checkpoint's
 (after the same key rules as convert): missing and unexpected keys, shape and dtype mismatches, tied parameters
-the checkpoint would pull apart, buffers left uninitialised. On a real device the tensors are then really loaded
-(`load_state_dict`), and `forward` runs one pass on random input and fails on NaN/Inf.
+the checkpoint would pull apart, buffers left uninitialised. Every floating tensor the model would receive is read
+chunk by chunk for NaN/Inf (on meta too: the values are in the file). On a real device the tensors are then really
+loaded (`load_state_dict`), and `forward` runs one pass on random input and fails on NaN/Inf.
+
+What counts as loaded follows the libraries that load these files, so that PASS means they load it too:
+- tied parameters (one Parameter under several names, found by identity in `named_parameters(remove_duplicate=
+  False)`, which works on meta where `data_ptr` does not) need one of their names in the checkpoint, as
+  `from_pretrained` and `safetensors.torch.load_model` do; a safetensors file's `{alias: kept}` metadata is
+  honoured by the reader. transformers' `_tied_weights_keys` is not consulted: transformers 5 declares it even
+  when `tie_word_embeddings=False`, and then `from_pretrained` reports the missing name as missing too.
+- checkpoint keys naming a non-persistent buffer of the model (BERT's `embeddings.position_ids` in older files)
+  are reported, not failed: transformers ignores them.
+- `--no-strict` tolerates missing/unexpected keys and dtype changes, but never a load that matched less than
+  MIN_MATCHED of the model's keys (and at least one): a check that loaded nothing does not pass.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from ckpt_tui.core.compare import compare_pair
 from ckpt_tui.core.keys import KeyRules, explain_key_mismatch, rename_keys
 from ckpt_tui.core.layout import state_dict_at
 from ckpt_tui.core.user_model import build_model
-from ckpt_tui.model import Checkpoint, TensorInfo
+from ckpt_tui.dtypes import COMPLEX, FLOATING
+from ckpt_tui.model import Checkpoint, Key, TensorInfo
+
+MIN_MATCHED = 0.5  # --no-strict: at least this fraction of the model's state dict keys must come from the file
+
+
+class ItemStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    TOLERATED = "tolerated"  # found, and let pass by a flag (--no-strict, --allow-nonfinite)
+    SKIPPED = "skipped"  # did not run (load_state_dict on meta): neither passed nor failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +48,13 @@ class Mismatch:
     key: str
     checkpoint: str
     model: str
+
+
+@dataclass(frozen=True, slots=True)
+class NonFinite:
+    key: str
+    nan: int
+    inf: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +69,12 @@ class ForwardResult:
 @dataclass(frozen=True, slots=True)
 class CheckItem:
     name: str
-    passed: bool
+    status: ItemStatus
     detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status is not ItemStatus.FAILED
 
 
 @dataclass(frozen=True)
@@ -48,46 +83,93 @@ class LoadReport:
     model: str
     device: str
     strict: bool
-    scope: str
-    compared: int
+    scope: tuple[Key, ...]  # the state dict's key path in the checkpoint; () is the root
+    compared: int  # model keys present in the checkpoint under their own name
+    expected: int = 0  # the model's state dict keys
     missing: tuple[str, ...] = ()
     unexpected: tuple[str, ...] = ()
     shape_mismatches: tuple[Mismatch, ...] = ()
     dtype_mismatches: tuple[Mismatch, ...] = ()
     tie_conflicts: tuple[tuple[str, ...], ...] = ()
+    tied: tuple[tuple[str, str], ...] = ()  # (model key absent from the file, the tied key that fills it)
+    non_persistent: tuple[str, ...] = ()  # file keys naming a buffer the model does not persist
     uninitialised: tuple[str, ...] = ()
+    nonfinite: tuple[NonFinite, ...] = ()
+    finite_checked: int = 0  # floating tensors read for NaN/Inf
+    allow_nonfinite: bool = False
     loaded: bool = False  # load_state_dict ran (real devices only)
+    loaded_count: int = 0  # tensors it was given
     load_error: str | None = None
     forward: ForwardResult | None = None
     hint: str | None = None
     notes: tuple[str, ...] = field(default=())
 
+    @property
+    def matched(self) -> int:
+        """Model keys that get a value from the checkpoint (directly or through a tie)."""
+        return self.compared + len(self.tied)
+
+    @property
+    def needed(self) -> int:
+        return max(1, math.ceil(MIN_MATCHED * self.expected))
+
+    @property
+    def scope_label(self) -> str:
+        return "".join(f"[{k!r}]" for k in self.scope) or "(root)"
+
     def checks(self) -> list[CheckItem]:
         """One item per check (JUnit test cases); `strict` decides whether key and dtype differences fail."""
         items = [
-            CheckItem("no missing keys", not (self.strict and self.missing), _keys(self.missing)),
-            CheckItem("no unexpected keys", not (self.strict and self.unexpected), _keys(self.unexpected)),
-            CheckItem("shapes match", not self.shape_mismatches, _mismatches(self.shape_mismatches)),
-            CheckItem("dtypes match", not (self.strict and self.dtype_mismatches), _mismatches(self.dtype_mismatches)),
-            CheckItem(
-                "tied parameters agree", not self.tie_conflicts, "; ".join(" = ".join(g) for g in self.tie_conflicts)
-            ),
-            CheckItem(
-                "load_state_dict",
-                self.load_error is None,
-                self.load_error or ("ran" if self.loaded else "skipped on meta"),
-            ),
+            self._matched_item(),
+            _item("no missing keys", self.missing, _keys(self.missing), self.strict),
+            _item("no unexpected keys", self.unexpected, _keys(self.unexpected), self.strict),
+            _item("shapes match", self.shape_mismatches, _mismatches(self.shape_mismatches), True),
+            _item("dtypes match", self.dtype_mismatches, _mismatches(self.dtype_mismatches), self.strict),
+            _item("tied parameters agree", self.tie_conflicts, "; ".join(" = ".join(g) for g in self.tie_conflicts)),
+            self._finite_item(),
+            self._load_item(),
         ]
         if self.forward is not None:
             f = self.forward
             ok = f.error is None and not (f.nan or f.inf)
             detail = f.error or f"output {', '.join(map(str, f.output_shapes))}; {f.nan} NaN, {f.inf} Inf"
-            items.append(CheckItem("forward pass is finite", ok, detail))
+            items.append(CheckItem("forward pass is finite", ItemStatus.PASSED if ok else ItemStatus.FAILED, detail))
         return items
+
+    def _matched_item(self) -> CheckItem:
+        tied = f" ({len(self.tied)} through tied parameters)" if self.tied else ""
+        detail = f"{self.matched} of {self.expected} model keys found in the checkpoint{tied}"
+        if self.matched < self.needed:
+            return CheckItem("keys matched", ItemStatus.FAILED, f"{detail}; at least {self.needed} needed")
+        return CheckItem("keys matched", ItemStatus.PASSED, detail)
+
+    def _finite_item(self) -> CheckItem:
+        name = "checkpoint tensors are finite"
+        if self.nonfinite:
+            detail = "; ".join(f"{n.key}: {n.nan} NaN, {n.inf} Inf" for n in self.nonfinite[:10])
+            return CheckItem(name, ItemStatus.TOLERATED if self.allow_nonfinite else ItemStatus.FAILED, detail)
+        if not self.finite_checked:
+            return CheckItem(name, ItemStatus.SKIPPED, "no floating tensor with data to read")
+        return CheckItem(name, ItemStatus.PASSED, f"{self.finite_checked} floating tensors read")
+
+    def _load_item(self) -> CheckItem:
+        if self.load_error is not None:
+            return CheckItem("load_state_dict", ItemStatus.FAILED, self.load_error)
+        if not self.loaded:
+            return CheckItem("load_state_dict", ItemStatus.SKIPPED, f"not run on {self.device}")
+        if not self.loaded_count:
+            return CheckItem("load_state_dict", ItemStatus.FAILED, "ran, but no tensor matched: nothing was loaded")
+        return CheckItem("load_state_dict", ItemStatus.PASSED, f"ran: {self.loaded_count} tensors loaded")
 
     @property
     def ok(self) -> bool:
         return all(item.passed for item in self.checks())
+
+
+def _item(name: str, found: Sequence[object], detail: str, fails: bool = True) -> CheckItem:
+    if not found:
+        return CheckItem(name, ItemStatus.PASSED)
+    return CheckItem(name, ItemStatus.FAILED if fails else ItemStatus.TOLERATED, detail)
 
 
 def check_loads(
@@ -101,6 +183,7 @@ def check_loads(
     rules: KeyRules | None = None,
     forward: tuple[tuple[int, ...], str] | None = None,
     paths: Sequence[str] = (),
+    allow_nonfinite: bool = False,
 ) -> LoadReport:
     """The Python API (`from ckpt_tui import check_loads`): raises CkptError for bad input, else a report."""
     from ckpt_tui.core.devices import torch_device
@@ -112,8 +195,10 @@ def check_loads(
     tensors = rename_keys(tensors, rules or KeyRules())
     module = build_model(model, kwargs or {}, target, paths)
     expected = module.state_dict(keep_vars=True)
-    missing = tuple(k for k in expected if k not in tensors)
-    unexpected = tuple(k for k in tensors if k not in expected)
+    tied = _tied_fills(module, expected, tensors)
+    non_persistent = {name for name, _ in module.named_buffers() if name not in expected}
+    missing = tuple(k for k in expected if k not in tensors and k not in dict(tied))
+    unexpected = tuple(k for k in tensors if k not in expected and k not in non_persistent)
     common = [k for k in expected if k in tensors]
     shapes = tuple(
         Mismatch(k, str(list(tensors[k].shape)), str(list(expected[k].shape)))
@@ -125,26 +210,70 @@ def check_loads(
         for k in common
         if str(expected[k].dtype).removeprefix("torch.") != tensors[k].dtype
     )
+    nonfinite, checked = _nonfinite({k: tensors[k] for k in common})
     report = LoadReport(
         ckpt.path,
         model,
         str(target),
         strict,
-        located.label,
+        located.path,
         len(common),
+        len(expected),
         missing,
         unexpected,
         shapes,
         dtypes,
         _tie_conflicts(module, tensors),
+        tied,
+        tuple(k for k in tensors if k in non_persistent),
         _uninitialised(module, target),
-        hint=explain_key_mismatch(unexpected, missing, ("unexpected keys", "missing keys")),
+        nonfinite,
+        checked,
+        allow_nonfinite,
+        hint=explain_key_mismatch(unexpected, missing, ("unexpected keys", "missing keys"), right_is_fixed=True),
     )
     if target.type != "meta":
         report = _load(report, module, tensors, {m.key for m in shapes}, target)
     if forward is not None:
         report = _with_forward(report, module, forward, target)
     return report
+
+
+def _tie_groups(module: Any) -> list[list[str]]:
+    """Names sharing one Parameter object (identity, so meta models count too), two names or more."""
+    groups: dict[int, list[str]] = {}
+    for name, param in module.named_parameters(remove_duplicate=False):
+        groups.setdefault(id(param), []).append(name)
+    return [names for names in groups.values() if len(names) > 1]
+
+
+def _tied_fills(module: Any, expected: dict[str, Any], tensors: dict[str, TensorInfo]) -> tuple[tuple[str, str], ...]:
+    """(absent key, present key) for each model key the file leaves out but fills through a tie."""
+    fills = []
+    for names in _tie_groups(module):
+        present = [n for n in names if n in tensors]
+        if present:
+            fills += [(n, present[0]) for n in names if n not in tensors and n in expected]
+    return tuple(fills)
+
+
+def _nonfinite(tensors: dict[str, TensorInfo]) -> tuple[tuple[NonFinite, ...], int]:
+    """NaN/Inf counts of every floating tensor with data (each storage view read once), and how many were read."""
+    from ckpt_tui.core.stats import nonfinite_counts
+
+    seen: dict[tuple[object, ...], tuple[int, int]] = {}
+    found = []
+    for key, info in tensors.items():
+        if info.dtype not in FLOATING | COMPLEX or info.device == "meta":
+            continue
+        s = info.storage
+        identity = (s.file, s.key, s.member, s.offset, info.storage_offset, info.shape, info.stride, info.dtype)
+        if identity not in seen:
+            seen[identity] = nonfinite_counts(info)
+        nan, inf = seen[identity]
+        if nan or inf:
+            found.append(NonFinite(key, nan, inf))
+    return tuple(found), len(seen)
 
 
 def _tie_conflicts(module: Any, tensors: dict[str, TensorInfo]) -> tuple[tuple[str, ...], ...]:
@@ -183,7 +312,7 @@ def _load(report: LoadReport, module: Any, tensors: dict[str, TensorInfo], skip:
         module.load_state_dict(state, strict=False)
     except Exception as e:  # noqa: BLE001 - a model's own load hooks may raise anything
         return replace(report, load_error=f"{type(e).__name__}: {str(e).splitlines()[0][:300]}")
-    return replace(report, loaded=True)
+    return replace(report, loaded=True, loaded_count=len(state))
 
 
 def _with_forward(report: LoadReport, module: Any, forward: tuple[tuple[int, ...], str], target: Any) -> LoadReport:

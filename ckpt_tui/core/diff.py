@@ -4,6 +4,12 @@ Which tensors: both sides' model state dicts when one side is a bare state dict 
 tensor by path plus every non-tensor value (epoch, lr, hyper-parameters). Key rules (`--strip-wrappers`, ...)
 apply to both sides. Tolerance follows `torch.testing.assert_close`: |a-b| <= atol + rtol*|b|, NaNs in the same
 places equal; exact by default. A byte-compare fast path makes identical tensors cost a memcmp.
+
+A tensor that gains or loses NaN/Inf is a change of its own kind ("nonfinite", listed first): its finite metrics
+can all look perfect. A key present on one side only whose tensor is the same view of the same storage as a key
+present on both sides is a tied weight stored once on the other side (transformers' `save_pretrained` and
+`safetensors.torch.save_model` drop the duplicate; `from_pretrained`/`load_model` restore it): listed as tied, not
+as a difference.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from ckpt_tui.core.keys import KeyRules, explain_key_mismatch, rename_keys
 from ckpt_tui.core.layout import find_state_dict, state_dict_at
 from ckpt_tui.core.stats import Cancelled
 from ckpt_tui.core.summary import short_repr
-from ckpt_tui.model import ArrayValue, Checkpoint, Entry, Kind, TensorInfo, walk_dotted
+from ckpt_tui.model import ArrayValue, Checkpoint, Entry, Key, Kind, TensorInfo, walk_dotted
 
 Progress = Callable[[int, int], None]
 SAFETENSORS_HEADER = "__metadata__"
@@ -39,7 +45,7 @@ class DiffOptions:
 @dataclass(frozen=True, slots=True)
 class TensorDiff:
     key: str
-    status: str  # "equal" | "changed" | "shape" (not compared)
+    status: str  # "equal" | "changed" | "nonfinite" (NaN/Inf introduced or removed) | "shape" (not compared)
     a: TensorInfo
     b: TensorInfo
     metrics: PairMetrics | None
@@ -67,12 +73,20 @@ class DiffReport:
     only_b: tuple[str, ...]
     tensors: tuple[TensorDiff, ...]  # every pair present on both sides, in A's order
     values: tuple[ValueChange, ...]
+    scope_path_a: tuple[Key, ...] = ()  # the same locations as key paths
+    scope_path_b: tuple[Key, ...] = ()
+    tied_a: tuple[tuple[str, str], ...] = ()  # (key only in A, the key it is tied to in A, present in B)
+    tied_b: tuple[tuple[str, str], ...] = ()
 
     @property
     def changed(self) -> list[TensorDiff]:
-        """Changed tensors, the largest relative error first."""
-        found = [t for t in self.tensors if t.status == "changed"]
-        return sorted(found, key=lambda t: -(t.metrics.rel_l2 if t.metrics else 0.0))
+        """Changed tensors: NaN/Inf changes first, then the largest relative error first."""
+        found = [t for t in self.tensors if t.status in ("changed", "nonfinite")]
+        return sorted(found, key=lambda t: (t.status != "nonfinite", -(t.metrics.rel_l2 if t.metrics else 0.0)))
+
+    @property
+    def nonfinite(self) -> list[TensorDiff]:
+        return [t for t in self.tensors if t.status == "nonfinite"]
 
     @property
     def shape_changes(self) -> list[TensorDiff]:
@@ -101,7 +115,7 @@ def diff_checkpoints(
     cancel: threading.Event | None = None,
 ) -> DiffReport:
     options = options or DiffOptions()
-    (scope_a, tensors_a), (scope_b, tensors_b), whole = _scopes(a, b, options)
+    (scope_a, path_a, tensors_a), (scope_b, path_b, tensors_b), whole = _scopes(a, b, options)
     tensors_a, tensors_b = (
         _select(rename_keys(tensors_a, options.rules), options),
         _select(rename_keys(tensors_b, options.rules), options),
@@ -117,20 +131,43 @@ def diff_checkpoints(
         if progress:
             progress(done, total)
     values = _value_changes(a, b, options) if whole else []
+    tied_a, tied_b = _tied_only(tensors_a, tensors_b), _tied_only(tensors_b, tensors_a)
     return DiffReport(
         a.path,
         b.path,
         scope_a,
         scope_b,
         options,
-        tuple(k for k in tensors_a if k not in tensors_b),
-        tuple(k for k in tensors_b if k not in tensors_a),
+        tuple(k for k in tensors_a if k not in tensors_b and k not in dict(tied_a)),
+        tuple(k for k in tensors_b if k not in tensors_a and k not in dict(tied_b)),
         tuple(pairs),
         tuple(values),
+        path_a,
+        path_b,
+        tied_a,
+        tied_b,
     )
 
 
-Scope = tuple[str, dict[str, TensorInfo]]
+def _tied_only(side: dict[str, TensorInfo], other: dict[str, TensorInfo]) -> tuple[tuple[str, str], ...]:
+    """Keys of `side` absent from `other` that view exactly the bytes of a `side` key that `other` has."""
+    views: dict[tuple[object, ...], str] = {}
+    for key, info in side.items():
+        if key in other and info.storage.key:
+            views.setdefault(_view(info), key)
+    return tuple(
+        (key, views[_view(info)])
+        for key, info in side.items()
+        if key not in other and info.storage.key and _view(info) in views
+    )
+
+
+def _view(info: TensorInfo) -> tuple[object, ...]:
+    s = info.storage
+    return (s.file, s.key, s.member, s.offset, info.storage_offset, info.shape, info.stride, info.dtype)
+
+
+Scope = tuple[str, tuple[Key, ...], dict[str, TensorInfo]]
 
 
 def _scopes(a: Checkpoint, b: Checkpoint, options: DiffOptions) -> tuple[Scope, Scope, bool]:
@@ -139,7 +176,7 @@ def _scopes(a: Checkpoint, b: Checkpoint, options: DiffOptions) -> tuple[Scope, 
         return _state_dict(a, options.key_a), _state_dict(b, options.key_b), False
     bare_a, bare_b = _is_bare(a), _is_bare(b)
     if bare_a == bare_b:
-        return ("(root)", a.tensors), ("(root)", b.tensors), True
+        return ("(root)", (), a.tensors), ("(root)", (), b.tensors), True
     return _state_dict(a, None), _state_dict(b, None), False
 
 
@@ -150,7 +187,7 @@ def _is_bare(ckpt: Checkpoint) -> bool:
 
 def _state_dict(ckpt: Checkpoint, key: str | None) -> Scope:
     located, tensors = state_dict_at(ckpt, key)
-    return located.label, tensors
+    return located.label, located.path, tensors
 
 
 def _select(tensors: dict[str, TensorInfo], options: DiffOptions) -> dict[str, TensorInfo]:
@@ -167,7 +204,8 @@ def _diff_pair(key: str, a: TensorInfo, b: TensorInfo, options: DiffOptions) -> 
     if a.shape != b.shape:
         return TensorDiff(key, "shape", a, b, None)
     metrics = compare_pair(a, b, options.rtol, options.atol)
-    return TensorDiff(key, "equal" if metrics.mismatched == 0 else "changed", a, b, metrics)
+    status = "nonfinite" if metrics.nonfinite_changed else "equal" if metrics.mismatched == 0 else "changed"
+    return TensorDiff(key, status, a, b, metrics)
 
 
 def _value_changes(a: Checkpoint, b: Checkpoint, options: DiffOptions) -> list[ValueChange]:
