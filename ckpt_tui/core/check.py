@@ -91,6 +91,7 @@ class LoadReport:
     shape_mismatches: tuple[Mismatch, ...] = ()
     dtype_mismatches: tuple[Mismatch, ...] = ()
     tie_conflicts: tuple[tuple[str, ...], ...] = ()
+    ties_compared: int = 0  # tie groups with two names or more in the checkpoint
     tied: tuple[tuple[str, str], ...] = ()  # (model key absent from the file, the tied key that fills it)
     non_persistent: tuple[str, ...] = ()  # file keys naming a buffer the model does not persist
     uninitialised: tuple[str, ...] = ()
@@ -123,9 +124,12 @@ class LoadReport:
             self._matched_item(),
             _item("no missing keys", self.missing, _keys(self.missing), self.strict),
             _item("no unexpected keys", self.unexpected, _keys(self.unexpected), self.strict),
-            _item("shapes match", self.shape_mismatches, _mismatches(self.shape_mismatches), True),
-            _item("dtypes match", self.dtype_mismatches, _mismatches(self.dtype_mismatches), self.strict),
-            _item("tied parameters agree", self.tie_conflicts, "; ".join(" = ".join(g) for g in self.tie_conflicts)),
+            _compared("shapes match", self.compared, "no key in common")
+            or _item("shapes match", self.shape_mismatches, _mismatches(self.shape_mismatches), True),
+            _compared("dtypes match", self.compared, "no key in common")
+            or _item("dtypes match", self.dtype_mismatches, _mismatches(self.dtype_mismatches), self.strict),
+            _compared("tied parameters agree", self.ties_compared, "no tied parameter stored under two names")
+            or _item("tied parameters agree", self.tie_conflicts, "; ".join(" = ".join(g) for g in self.tie_conflicts)),
             self._finite_item(),
             self._load_item(),
         ]
@@ -133,6 +137,8 @@ class LoadReport:
             f = self.forward
             ok = f.error is None and not (f.nan or f.inf)
             detail = f.error or f"output {', '.join(map(str, f.output_shapes))}; {f.nan} NaN, {f.inf} Inf"
+            if self.loaded and not self.loaded_count:
+                detail += " (on the model's initial weights: nothing was loaded)"
             items.append(CheckItem("forward pass is finite", ItemStatus.PASSED if ok else ItemStatus.FAILED, detail))
         return items
 
@@ -164,6 +170,11 @@ class LoadReport:
     @property
     def ok(self) -> bool:
         return all(item.passed for item in self.checks())
+
+
+def _compared(name: str, count: int, why: str) -> CheckItem | None:
+    """A check over nothing did not happen: skipped, not passed."""
+    return None if count else CheckItem(name, ItemStatus.SKIPPED, why)
 
 
 def _item(name: str, found: Sequence[object], detail: str, fails: bool = True) -> CheckItem:
@@ -223,7 +234,7 @@ def check_loads(
         unexpected,
         shapes,
         dtypes,
-        _tie_conflicts(module, tensors),
+        *_tie_conflicts(module, tensors),
         tied,
         tuple(k for k in tensors if k in non_persistent),
         _uninitialised(module, target),
@@ -276,17 +287,17 @@ def _nonfinite(tensors: dict[str, TensorInfo]) -> tuple[tuple[NonFinite, ...], i
     return tuple(found), len(seen)
 
 
-def _tie_conflicts(module: Any, tensors: dict[str, TensorInfo]) -> tuple[tuple[str, ...], ...]:
-    """Groups of names the model ties (one Parameter) whose values differ in the checkpoint."""
-    groups: dict[int, list[str]] = {}
-    for name, param in module.named_parameters(remove_duplicate=False):
-        groups.setdefault(id(param), []).append(name)
-    conflicts = []
-    for names in groups.values():
+def _tie_conflicts(module: Any, tensors: dict[str, TensorInfo]) -> tuple[tuple[tuple[str, ...], ...], int]:
+    """Groups of names the model ties (one Parameter) whose values differ in the checkpoint, and how many groups
+    have two names or more in it (the ones there is something to compare in)."""
+    conflicts, compared = [], 0
+    for names in _tie_groups(module):
         present = [n for n in names if n in tensors]
-        if len(present) > 1 and any(not _same(tensors[present[0]], tensors[n]) for n in present[1:]):
-            conflicts.append(tuple(present))
-    return tuple(conflicts)
+        if len(present) > 1:
+            compared += 1
+            if any(not _same(tensors[present[0]], tensors[n]) for n in present[1:]):
+                conflicts.append(tuple(present))
+    return tuple(conflicts), compared
 
 
 def _same(a: TensorInfo, b: TensorInfo) -> bool:

@@ -137,6 +137,6 @@ def _explaining_prefix(keys: Sequence[str], others: Sequence[str]) -> str | None
         if all(carries(k, prefix) for k in keys) and {strip_component(k, prefix) for k in keys} & other_set:
             return prefix
     first = keys[0].split(".", 1)[0] + "."
-    if all(k.startswith(first) for k in keys) and {k[len(first) :] for k in keys} & other_set:
+    if len(keys) > 1 and all(k.startswith(first) for k in keys) and {k[len(first) :] for k in keys} & other_set:
         return first
     return None
