@@ -215,3 +215,28 @@ def test_lightning_prefix_hint_and_strip(lightning_ckpts: dict[str, Path], attri
     state = torch.load(path, weights_only=True)["state_dict"]
     stripped = {k.removeprefix(f"{attribute}."): v for k, v in state.items()}
     assert report.ok and report.scope == ("state_dict",) and torch_verdict(TinyNet(), stripped)
+
+
+def test_a_shard_set_reads_aliases_without_listing_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Aliases stay in a shard's metadata; the index lists only stored names, and inspect --strict accepts it."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from ckpt_tui.cli import main
+
+    embed = torch.randn(8, 4)
+    save_file(
+        {"embed.weight": embed}, str(tmp_path / "model-00001-of-00002.safetensors"), {"lm_head.weight": "embed.weight"}
+    )
+    save_file({"block.weight": torch.ones(4, 4)}, str(tmp_path / "model-00002-of-00002.safetensors"))
+    weight_map = {
+        "embed.weight": "model-00001-of-00002.safetensors",
+        "block.weight": "model-00002-of-00002.safetensors",
+    }
+    index = {"metadata": {"total_size": embed.nbytes + 64}, "weight_map": weight_map}
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
+    ckpt = read_checkpoint(tmp_path)
+    assert set(ckpt.tensors) == {"embed.weight", "lm_head.weight", "block.weight"}
+    assert ckpt.tensors["lm_head.weight"].storage == ckpt.tensors["embed.weight"].storage
+    assert main(["inspect", str(tmp_path), "--strict"]) == 0, capsys.readouterr().out
