@@ -210,7 +210,7 @@ def _diff_pair(key: str, a: TensorInfo, b: TensorInfo, options: DiffOptions) -> 
 
 def _value_changes(a: Checkpoint, b: Checkpoint, options: DiffOptions) -> list[ValueChange]:
     """Changed non-tensor values; a safetensors header's `__metadata__` only against another safetensors file."""
-    values_a, values_b = _values(a.root, options), _values(b.root, options)
+    values_a, values_b = _values(a, options), _values(b, options)
     if (a.format == "safetensors") != (b.format == "safetensors"):
         values_a, values_b = _without_header(values_a), _without_header(values_b)
     changes = [ValueChange(p, v, values_b.get(p)) for p, v in values_a.items() if values_b.get(p) != v]
@@ -222,10 +222,14 @@ def _without_header(values: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in values.items() if not k.startswith(SAFETENSORS_HEADER)}
 
 
-def _values(root: Entry, options: DiffOptions) -> dict[str, str]:
-    """Every non-tensor leaf by dotted path, as a comparable description."""
+def _values(ckpt: Checkpoint, options: DiffOptions) -> dict[str, str]:
+    """Every non-tensor leaf by dotted path, as a comparable description; a safetensors alias's `__metadata__` entry
+    is not one (the alias is compared as the tensor it names)."""
     out = {}
-    for path, entry in walk_dotted(root):
+    aliases = {f"{SAFETENSORS_HEADER}.{k}" for k in ckpt.tensors} if ckpt.format == "safetensors" else set()
+    for path, entry in walk_dotted(ckpt.root):
+        if path in aliases:
+            continue
         if entry.kind is Kind.VALUE:
             out[options.rules.apply(path)] = _describe(entry)
         elif entry.kind is Kind.OPAQUE and not entry.children:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,16 @@ def test_diff_bin_against_its_safetensors_is_identical(hf: dict[str, Path], vari
         assert report.tied_a == (("lm_head.weight", "transformer.wte.weight"),) and not report.only_a
     else:  # the alias recorded in __metadata__ is read back as the same tensor
         assert not report.tied_a and len(report.tensors) == len(read_checkpoint(hf["bin"]).tensors)
+
+
+@pytest.mark.parametrize("variant", ["save_model", "convert"])
+def test_diff_of_two_safetensors_conversions_is_identical(hf: dict[str, Path], variant: str) -> None:
+    """The alias's __metadata__ entry is the tensor it names, not a changed value."""
+    report = diff_checkpoints(read_checkpoint(hf[variant]), read_checkpoint(hf["save_pretrained"]))
+    if variant == "save_model":  # save_model writes no {"format": "pt"}: a real difference, and the only one
+        assert [(v.path, v.a, v.b) for v in report.values] == [("__metadata__.format", None, "'pt' (str)")]
+        report = replace(report, values=())
+    assert report.identical, (report.only_a, report.only_b, report.values)
 
 
 def test_inspect_lists_an_alias_as_a_shared_storage(hf: dict[str, Path]) -> None:
