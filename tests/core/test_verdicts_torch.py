@@ -36,6 +36,14 @@ class Outer(nn.Module):
         return self.head(self.module(x))
 
 
+class Nested(nn.Module):
+    """`module` deeper in the tree: DataParallel makes `module.enc.module.weight`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = Outer()
+
+
 def torch_verdict(model: nn.Module, state: dict[str, Any]) -> bool:
     """What load_state_dict(strict=True) says."""
     try:
@@ -240,3 +248,31 @@ def test_a_shard_set_reads_aliases_without_listing_them(tmp_path: Path, capsys: 
     assert set(ckpt.tensors) == {"embed.weight", "lm_head.weight", "block.weight"}
     assert ckpt.tensors["lm_head.weight"].storage == ckpt.tensors["embed.weight"].storage
     assert main(["inspect", str(tmp_path), "--strict"]) == 0, capsys.readouterr().out
+
+
+def test_strip_module_rewrites_metadata_and_optimizer_names_as_torch_does(tmp_path: Path) -> None:
+    from ckpt_tui.cli import main
+
+    wrapped = nn.DataParallel(Nested())
+    optimizer = torch.optim.SGD(wrapped.parameters(), lr=0.1)
+    state = wrapped.state_dict()
+    torch.save({"model": state, "optimizer": optimizer.state_dict()}, tmp_path / "dp.pt")
+    assert (
+        main(["convert", str(tmp_path / "dp.pt"), "-o", str(tmp_path / "out.pt"), "--to", "pth", "--strip-module"]) == 0
+    )
+    written = torch.load(tmp_path / "out.pt", weights_only=True)["model"]
+    expected = OrderedDict(state)
+    expected._metadata = state._metadata  # type: ignore[attr-defined]
+    consume_prefix_in_state_dict_if_present(expected, "module.")
+    assert (
+        list(written)
+        == list(expected)
+        == [
+            "enc.module.weight",
+            "enc.module.bias",
+            "enc.head.weight",
+            "enc.head.bias",
+        ]
+    )
+    assert dict(written._metadata) == dict(expected._metadata)  # type: ignore[attr-defined]
+    assert torch_verdict(Nested(), written)
