@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from ckpt_tui.commands._common import add_key_rules, key_rules
+from ckpt_tui.commands._output import console, emit_json
 from ckpt_tui.errors import CkptError, ExitCode, UsageError
 
 
@@ -80,7 +81,6 @@ def _specs(args: argparse.Namespace) -> list[tuple[str, Spec | CkptError]]:
 
 
 def _emit(args: argparse.Namespace, reports: list[Any], errors: list[tuple[str, str]]) -> None:
-    from ckpt_tui.cli import console, emit_json
     from ckpt_tui.render import printable
     from ckpt_tui.render.check import check_renderable, checks_json, junit_xml
 

@@ -7,9 +7,10 @@ import sys
 from typing import Any
 
 from ckpt_tui.commands._common import add_device, add_unsafe, open_checkpoint
+from ckpt_tui.commands._output import console, emit_json
 from ckpt_tui.core.devices import needs_values
 from ckpt_tui.errors import ExitCode
-from ckpt_tui.model import Checkpoint
+from ckpt_tui.model import Checkpoint, NoticeCode
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,7 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckpt_tui.cli import console, emit_json
     from ckpt_tui.core.summary import summarize
     from ckpt_tui.render import printable
     from ckpt_tui.render.summary import summary_json, summary_renderable
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             from ckpt_tui.render.stats_table import stats_table
 
             out.print(stats_table(stats))
-    inconsistent = any(n.code == "shard-consistency" for n in summary.notices)
+    inconsistent = any(n.code == NoticeCode.SHARD_CONSISTENCY for n in summary.notices)
     nonfinite = [k for k, s in (stats or {}).items() if s.nan_count or s.inf_count]
     if args.strict and nonfinite:
         shown = ", ".join(nonfinite[:5]) + (f" (+{len(nonfinite) - 5} more)" if len(nonfinite) > 5 else "")

@@ -15,172 +15,22 @@ What counts as loaded follows the libraries that load these files, so that PASS 
 - checkpoint keys naming a non-persistent buffer of the model (BERT's `embeddings.position_ids` in older files)
   are reported, not failed: transformers ignores them.
 - `--no-strict` tolerates missing/unexpected keys and dtype changes, but never a load that matched less than
-  MIN_MATCHED of the model's keys (and at least one): a check that loaded nothing does not pass.
+  MIN_MATCHED (reports.py: half) of the model's keys (and at least one): a check that loaded nothing does not pass.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import Any
 
 from ckpt_tui.core.compare import compare_pair
-from ckpt_tui.core.keys import KeyRules, explain_key_mismatch, rename_keys
+from ckpt_tui.core.keys import explain_key_mismatch, rename_keys
 from ckpt_tui.core.layout import state_dict_at
 from ckpt_tui.core.user_model import build_model
 from ckpt_tui.dtypes import COMPLEX, FLOATING
-from ckpt_tui.model import Checkpoint, Key, TensorInfo
-
-MIN_MATCHED = 0.5  # --no-strict: at least this fraction of the model's state dict keys must come from the file
-
-
-class ItemStatus(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    TOLERATED = "tolerated"  # found, and let pass by a flag (--no-strict, --allow-nonfinite)
-    SKIPPED = "skipped"  # did not run (load_state_dict on meta): neither passed nor failed
-
-
-@dataclass(frozen=True, slots=True)
-class Mismatch:
-    key: str
-    checkpoint: str
-    model: str
-
-
-@dataclass(frozen=True, slots=True)
-class NonFinite:
-    key: str
-    nan: int
-    inf: int
-
-
-@dataclass(frozen=True, slots=True)
-class ForwardResult:
-    input_shape: tuple[int, ...]
-    output_shapes: tuple[tuple[int, ...], ...]
-    nan: int
-    inf: int
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckItem:
-    name: str
-    status: ItemStatus
-    detail: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.status is not ItemStatus.FAILED
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    checkpoint: str
-    model: str
-    device: str
-    strict: bool
-    scope: tuple[Key, ...]  # the state dict's key path in the checkpoint; () is the root
-    compared: int  # model keys present in the checkpoint under their own name
-    expected: int = 0  # the model's state dict keys
-    missing: tuple[str, ...] = ()
-    unexpected: tuple[str, ...] = ()
-    shape_mismatches: tuple[Mismatch, ...] = ()
-    dtype_mismatches: tuple[Mismatch, ...] = ()
-    tie_conflicts: tuple[tuple[str, ...], ...] = ()
-    ties_compared: int = 0  # tie groups with two names or more in the checkpoint
-    tied: tuple[tuple[str, str], ...] = ()  # (model key absent from the file, the tied key that fills it)
-    non_persistent: tuple[str, ...] = ()  # file keys naming a buffer the model does not persist
-    uninitialised: tuple[str, ...] = ()
-    nonfinite: tuple[NonFinite, ...] = ()
-    finite_checked: int = 0  # floating tensors read for NaN/Inf
-    allow_nonfinite: bool = False
-    loaded: bool = False  # load_state_dict ran (real devices only)
-    loaded_count: int = 0  # tensors it was given
-    load_error: str | None = None
-    forward: ForwardResult | None = None
-    hint: str | None = None
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def matched(self) -> int:
-        """Model keys that get a value from the checkpoint (directly or through a tie)."""
-        return self.compared + len(self.tied)
-
-    @property
-    def needed(self) -> int:
-        return max(1, math.ceil(MIN_MATCHED * self.expected))
-
-    @property
-    def scope_label(self) -> str:
-        return "".join(f"[{k!r}]" for k in self.scope) or "(root)"
-
-    def checks(self) -> list[CheckItem]:
-        """One item per check (JUnit test cases); `strict` decides whether key and dtype differences fail."""
-        items = [
-            self._matched_item(),
-            _item("no missing keys", self.missing, _keys(self.missing), self.strict),
-            _item("no unexpected keys", self.unexpected, _keys(self.unexpected), self.strict),
-            _compared("shapes match", self.compared, "no key in common")
-            or _item("shapes match", self.shape_mismatches, _mismatches(self.shape_mismatches), True),
-            _compared("dtypes match", self.compared, "no key in common")
-            or _item("dtypes match", self.dtype_mismatches, _mismatches(self.dtype_mismatches), self.strict),
-            _compared("tied parameters agree", self.ties_compared, "no tied parameter stored under two names")
-            or _item("tied parameters agree", self.tie_conflicts, "; ".join(" = ".join(g) for g in self.tie_conflicts)),
-            self._finite_item(),
-            self._load_item(),
-        ]
-        if self.forward is not None:
-            f = self.forward
-            ok = f.error is None and not (f.nan or f.inf)
-            detail = f.error or f"output {', '.join(map(str, f.output_shapes))}; {f.nan} NaN, {f.inf} Inf"
-            if self.loaded and not self.loaded_count:
-                detail += " (on the model's initial weights: nothing was loaded)"
-            items.append(CheckItem("forward pass is finite", ItemStatus.PASSED if ok else ItemStatus.FAILED, detail))
-        return items
-
-    def _matched_item(self) -> CheckItem:
-        tied = f" ({len(self.tied)} through tied parameters)" if self.tied else ""
-        detail = f"{self.matched} of {self.expected} model keys found in the checkpoint{tied}"
-        if self.matched < self.needed:
-            return CheckItem("keys matched", ItemStatus.FAILED, f"{detail}; at least {self.needed} needed")
-        return CheckItem("keys matched", ItemStatus.PASSED, detail)
-
-    def _finite_item(self) -> CheckItem:
-        name = "checkpoint tensors are finite"
-        if self.nonfinite:
-            detail = "; ".join(f"{n.key}: {n.nan} NaN, {n.inf} Inf" for n in self.nonfinite[:10])
-            return CheckItem(name, ItemStatus.TOLERATED if self.allow_nonfinite else ItemStatus.FAILED, detail)
-        if not self.finite_checked:
-            return CheckItem(name, ItemStatus.SKIPPED, "no floating tensor with data to read")
-        return CheckItem(name, ItemStatus.PASSED, f"{self.finite_checked} floating tensors read")
-
-    def _load_item(self) -> CheckItem:
-        if self.load_error is not None:
-            return CheckItem("load_state_dict", ItemStatus.FAILED, self.load_error)
-        if not self.loaded:
-            return CheckItem("load_state_dict", ItemStatus.SKIPPED, f"not run on {self.device}")
-        if not self.loaded_count:
-            return CheckItem("load_state_dict", ItemStatus.FAILED, "ran, but no tensor matched: nothing was loaded")
-        return CheckItem("load_state_dict", ItemStatus.PASSED, f"ran: {self.loaded_count} tensors loaded")
-
-    @property
-    def ok(self) -> bool:
-        return all(item.passed for item in self.checks())
-
-
-def _compared(name: str, count: int, why: str) -> CheckItem | None:
-    """A check over nothing did not happen: skipped, not passed."""
-    return None if count else CheckItem(name, ItemStatus.SKIPPED, why)
-
-
-def _item(name: str, found: Sequence[object], detail: str, fails: bool = True) -> CheckItem:
-    if not found:
-        return CheckItem(name, ItemStatus.PASSED)
-    return CheckItem(name, ItemStatus.FAILED if fails else ItemStatus.TOLERATED, detail)
+from ckpt_tui.model import Checkpoint, TensorInfo
+from ckpt_tui.reports import ForwardResult, KeyRules, LoadReport, Mismatch, NonFinite
 
 
 def check_loads(
@@ -361,11 +211,3 @@ def _tensors_in(output: Any) -> list[Any]:
     if isinstance(output, list | tuple):
         return [t for v in output for t in _tensors_in(v)]
     return []
-
-
-def _keys(keys: tuple[str, ...]) -> str:
-    return ", ".join(keys[:10]) + (f" (+{len(keys) - 10} more)" if len(keys) > 10 else "")
-
-
-def _mismatches(items: tuple[Mismatch, ...]) -> str:
-    return "; ".join(f"{m.key}: checkpoint {m.checkpoint}, model {m.model}" for m in items[:10])

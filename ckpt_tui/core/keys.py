@@ -14,34 +14,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from ckpt_tui.errors import UsageError
+from ckpt_tui.reports import RESERVED_WRAPPERS, KeyRules, strip_component
 
 MODULE_PREFIX = "module."
-RESERVED_WRAPPERS = ("_orig_mod.", "_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")  # removed anywhere
 WRAPPER_PREFIXES = (MODULE_PREFIX, *RESERVED_WRAPPERS)
 
 V = TypeVar("V")
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRules:
-    strip: tuple[str, ...] = ()  # prefixes removed (see strip_component: where depends on the prefix)
-    renames: tuple[tuple[str, str], ...] = ()  # (regex, replacement)
-    add_prefix: str = ""
-
-    @property
-    def is_identity(self) -> bool:
-        return not (self.strip or self.renames or self.add_prefix)
-
-    def apply(self, key: str) -> str:
-        for prefix in self.strip:
-            key = strip_component(key, prefix)
-        for pattern, replacement in self.renames:
-            key = re.sub(pattern, replacement, key)
-        return self.add_prefix + key
 
 
 def make_rules(
@@ -64,13 +45,6 @@ def make_rules(
             raise UsageError(f"--rename {rule!r}: invalid regex ({e})") from None
         renames.append((pattern, replacement))
     return KeyRules(tuple(strip), tuple(renames), add_prefix)
-
-
-def strip_component(key: str, prefix: str) -> str:
-    """`module.x` -> `x` but `a.module.x` stays; a reserved wrapper name goes anywhere: `a._orig_mod.b` -> `a.b`."""
-    if key.startswith(prefix):
-        key = key[len(prefix) :]
-    return key.replace("." + prefix, ".") if prefix in RESERVED_WRAPPERS else key
 
 
 def carries(key: str, prefix: str) -> bool:

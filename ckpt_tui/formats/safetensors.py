@@ -21,7 +21,18 @@ from typing import IO, Any
 
 from ckpt_tui.dtypes import SAFETENSORS_DTYPES, itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError
-from ckpt_tui.model import Checkpoint, Entry, Kind, Notice, Severity, Storage, TensorInfo, contiguous_strides
+from ckpt_tui.model import (
+    Checkpoint,
+    CheckpointFormat,
+    Entry,
+    Kind,
+    Notice,
+    NoticeCode,
+    Severity,
+    Storage,
+    TensorInfo,
+    contiguous_strides,
+)
 
 MAX_HEADER = 100 * 1024 * 1024  # the reference implementation's limit
 
@@ -45,16 +56,17 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
         aliases = _aliases(metadata, tensors)
         children += tuple((t.key, Entry(Kind.TENSOR, "torch.Tensor", t)) for t in aliases)
         children += (("__metadata__", _metadata_entry(path, metadata)),)
-        notices.append(Notice("safetensors-metadata", Severity.INFO, f"__metadata__ holds {len(metadata)} entries"))
+        notices.append(
+            Notice(NoticeCode.SAFETENSORS_METADATA, Severity.INFO, f"__metadata__ holds {len(metadata)} entries")
+        )
         if aliases:
             shown = ", ".join(f"{t.key} = {t.storage.key}" for t in aliases[:4])
             more = f" (+{len(aliases) - 4} more)" if len(aliases) > 4 else ""
             message = f"{len(aliases)} tied names stored once, aliases from __metadata__: {shown}{more}"
-            notices.append(Notice(ALIAS_NOTICE, Severity.INFO, message, aliases[0].key))
-    return Checkpoint(path, "safetensors", Entry(Kind.MAPPING, "safetensors", None, children), size, tuple(notices))
-
-
-ALIAS_NOTICE = "safetensors-alias"
+            notices.append(Notice(NoticeCode.SAFETENSORS_ALIAS, Severity.INFO, message, aliases[0].key))
+    return Checkpoint(
+        path, CheckpointFormat.SAFETENSORS, Entry(Kind.MAPPING, "safetensors", None, children), size, tuple(notices)
+    )
 
 
 def _aliases(metadata: Any, tensors: list[TensorInfo]) -> list[TensorInfo]:

@@ -13,10 +13,10 @@ from torch import nn
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from ckpt_tui import check_loads
-from ckpt_tui.core.check import ItemStatus
 from ckpt_tui.core.diff import DiffOptions, diff_checkpoints
 from ckpt_tui.core.keys import make_rules, rename_keys
 from ckpt_tui.formats import read_checkpoint
+from ckpt_tui.reports import ItemStatus
 from sample_checkpoints.models import TinyNet
 from tests.helpers import SAMPLES
 
