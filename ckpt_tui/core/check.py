@@ -120,7 +120,7 @@ def _tied_fills(module: Any, expected: dict[str, Any], tensors: dict[str, Tensor
 
 def _nonfinite(tensors: dict[str, TensorInfo]) -> tuple[tuple[NonFinite, ...], int]:
     """NaN/Inf counts of every floating tensor with data (each storage view read once), and how many were read."""
-    from ckpt_tui.core.stats import nonfinite_counts
+    from ckpt_tui.core.stats import non_finite_counts
 
     seen: dict[tuple[object, ...], tuple[int, int]] = {}
     found = []
@@ -130,7 +130,7 @@ def _nonfinite(tensors: dict[str, TensorInfo]) -> tuple[tuple[NonFinite, ...], i
         s = info.storage
         identity = (s.file, s.key, s.member, s.offset, info.storage_offset, info.shape, info.stride, info.dtype)
         if identity not in seen:
-            seen[identity] = nonfinite_counts(info)
+            seen[identity] = non_finite_counts(info)
         nan, inf = seen[identity]
         if nan or inf:
             found.append(NonFinite(key, nan, inf))

@@ -92,11 +92,14 @@ def compute_stats(
     return finish(info, acc, histogram, _preview(info, array))
 
 
-def nonfinite_counts(info: TensorInfo, cancel: threading.Event | None = None) -> tuple[int, int]:
-    """(NaN, Inf) counts of one tensor, chunk by chunk, without the rest of the statistics: `check` runs it over
-    every floating tensor it loads, so the common all-finite chunk costs one float64 sum."""
+def non_finite_counts(info: TensorInfo, device: str = "cpu", cancel: threading.Event | None = None) -> tuple[int, int]:
+    """(NaN, Inf) counts of one tensor: one chunked pass, no histogram and no preview (check, the audit's --stats).
+    On the CPU an all-finite chunk costs one float64 sum; only a chunk whose sum is not finite is counted."""
     import numpy as np
 
+    if device != "cpu":
+        stats = compute_stats(info, device, cancel=cancel)
+        return stats.nan_count, stats.inf_count
     if info.dtype not in FLOATING | COMPLEX or info.numel == 0 or info.device == "meta":
         return 0, 0
     nan = inf = 0

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
-from xml.etree import ElementTree
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
 from ckpt_tui.render import JSON_SCHEMA_VERSION, printable
-from ckpt_tui.reports import ItemStatus, LoadReport
+from ckpt_tui.render.junit import Case, Suite, junit_document
+from ckpt_tui.reports import CheckItem, ItemStatus, LoadReport
 
 
 def check_renderable(report: LoadReport) -> RenderableType:
@@ -116,37 +116,15 @@ def checks_json(reports: Named, errors: list[tuple[str, str]]) -> dict[str, Any]
 
 def junit_xml(reports: Named, errors: list[tuple[str, str]]) -> bytes:
     """One suite per check, named by its name; a check that could not run is a suite with one `<error>` case."""
-    suites = ElementTree.Element("testsuites", name="ckpt-tui check")
-    for name, report in reports:
-        items = report.checks()
-        suite = ElementTree.SubElement(
-            suites,
-            "testsuite",
-            name=_clean(name),
-            tests=str(len(items)),
-            failures=str(sum(not i.passed for i in items)),
-            errors="0",
-            skipped=str(sum(i.status is ItemStatus.SKIPPED for i in items)),
-        )
-        classname = _clean(f"{report.checkpoint} -> {report.model} [{report.device}]")
-        for item in items:
-            case = ElementTree.SubElement(suite, "testcase", classname=classname, name=item.name)
-            if item.status is ItemStatus.FAILED:
-                ElementTree.SubElement(case, "failure", message=_clean(item.detail)).text = _clean(item.detail)
-            elif item.status is ItemStatus.SKIPPED:
-                ElementTree.SubElement(case, "skipped", message=_clean(item.detail))
-            elif item.detail:
-                status = "tolerated: " if item.status is ItemStatus.TOLERATED else ""
-                ElementTree.SubElement(case, "system-out").text = _clean(status + item.detail)
-    for name, error in errors:
-        suite = ElementTree.SubElement(
-            suites, "testsuite", name=_clean(name), tests="1", failures="0", errors="1", skipped="0"
-        )
-        case = ElementTree.SubElement(suite, "testcase", classname=_clean(name), name="check")
-        ElementTree.SubElement(case, "error", message=_clean(error)).text = _clean(error)
-    return ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
+    suites = [Suite(name, tuple(_case(i) for i in r.checks())) for name, r in reports]
+    suites += [Suite(name, (Case("check", error=error),)) for name, error in errors]
+    return junit_document("ckpt-tui check", suites)
 
 
-def _clean(text: str) -> str:
-    """XML 1.0 cannot hold control characters; keys from a file may."""
-    return printable(text)
+def _case(item: CheckItem) -> Case:
+    if item.status is ItemStatus.FAILED:
+        return Case(item.name, item.detail)
+    if item.status is ItemStatus.SKIPPED:
+        return Case(item.name, skipped=item.detail)
+    tolerated = "tolerated: " if item.status is ItemStatus.TOLERATED else ""
+    return Case(item.name, output=tolerated + item.detail if item.detail else None)
