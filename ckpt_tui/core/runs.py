@@ -22,6 +22,7 @@ from ckpt_tui.core.run_pick import declared_best_paths, pick_best, pick_latest, 
 from ckpt_tui.core.run_scalars import read_scalars, resume_parts
 from ckpt_tui.errors import CkptError
 from ckpt_tui.formats import dcp, read_checkpoint, sharded
+from ckpt_tui.model import Checkpoint
 from ckpt_tui.reports import Pick, RunMember, RunReport, Skipped, Stamp
 
 TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".incomplete", ".lock", ".crdownload", "~")
