@@ -606,6 +606,7 @@ class RunMember:
     latest: bool = False
     declared_best: bool = False  # the producer kept it as a best (best*.pth, Lightning's top-k, Trainer's best)
     nonfinite: int | None = None  # NaN/Inf elements in the model weights; None: not computed
+    verdict: str | None = None  # the resume audit's verdict (resumable, weights-only, ...); None: not audited
     lightning: dict[str, object] = field(default_factory=dict)  # monitor, mode, best_model_path, ... (if any)
     trainer_best: tuple[str, float | None, str | None] | None = None  # best_model_checkpoint, best_metric, metric
 
