@@ -44,7 +44,11 @@ def strip_flag(prefix: str) -> str:
 def key_hint_text(hint: KeyHint | None) -> str | None:
     if hint is None:
         return None
-    return f"all {hint.count} {hint.label} carry '{hint.prefix}' — use {strip_flag(hint.prefix)}"
+    if hint.add:
+        flag = f"--add-prefix {hint.prefix}"
+    else:
+        flag = strip_flag(hint.prefix) if hint.wrapper else f"--strip-prefix {hint.prefix}"
+    return f"all {hint.count} {hint.label} carry '{hint.prefix}' — use {flag}"
 
 
 def notice_text(notice: Notice, path: str = "") -> str:
