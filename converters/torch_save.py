@@ -16,9 +16,10 @@ from typing import IO
 
 from ckpt_tui.core.keys import KeyRules
 from ckpt_tui.dtypes import NUMPY_NAMES, NUMPY_STRUCT, STORAGE_DTYPES
-from ckpt_tui.errors import UnsupportedFormatError
+from ckpt_tui.errors import UnsupportedFormatError, UsageError
 from ckpt_tui.formats import byte_range
 from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, OpaqueRecipe, Storage, TensorInfo
+from converters.safe_globals import unsafe_globals
 
 TYPED_STORAGE = {dtype: name for name, dtype in STORAGE_DTYPES.items() if name != "UntypedStorage"}
 NUMPY_CODES = {name: code for code, name in NUMPY_NAMES.items() if code in NUMPY_STRUCT}
@@ -268,7 +269,7 @@ class PickleWriter:
         elif e.type_name.startswith("numpy.") and e.type_name != "numpy.ndarray":
             self.numpy_scalar(e)
         elif isinstance(v, ArrayValue):
-            self.numpy_array(v)
+            self.numpy_array(v, e.origin or GlobalRef("numpy.core.multiarray", "_reconstruct"))
         elif isinstance(v, GlobalRef):
             self.global_(v)
         elif e.type_name == "cycle":
@@ -280,14 +281,14 @@ class PickleWriter:
         code = NUMPY_CODES.get(e.type_name.removeprefix("numpy."))
         if code is None:
             raise UnsupportedFormatError(f"cannot write a {e.type_name} value back into a .pth file")
-        self.global_(GlobalRef("numpy.core.multiarray", "scalar"))
+        self.global_(e.origin or GlobalRef("numpy.core.multiarray", "scalar"))
         self.out.write(b"(")
         self.numpy_dtype(code, "<")
         self.value_of(struct.pack("<" + NUMPY_STRUCT[code], e.value))
         self.out.write(b"tR")
 
-    def numpy_array(self, a: ArrayValue) -> None:
-        self.global_(GlobalRef("numpy.core.multiarray", "_reconstruct"))
+    def numpy_array(self, a: ArrayValue, reconstruct: GlobalRef) -> None:
+        self.global_(reconstruct)  # the module path as read (numpy.core or numpy._core): allowlists still match
         self.out.write(b"(")
         self.global_(GlobalRef("numpy", "ndarray"))
         self.value_of((0,))
@@ -352,16 +353,25 @@ def _is_state_dict(e: Entry) -> bool:
     return tensors > 0 and tensors * 2 >= len(e.children)
 
 
-def write_pth(ckpt: Checkpoint, rules: KeyRules, out: IO[bytes]) -> None:
-    """The whole checkpoint, keys rewritten by `rules`, as a torch zip archive on `out`."""
+def write_pth(ckpt: Checkpoint, rules: KeyRules, out: IO[bytes], carry_unsafe: bool = False) -> list[str]:
+    """The whole checkpoint, keys rewritten by `rules`, as a torch zip archive on `out`; returns the globals that
+    `torch.load(weights_only=True)` refuses and that were carried anyway (only with `carry_unsafe`)."""
     writer = PickleWriter(rules)
     data_pkl = writer.dump(ckpt.root)
+    unsafe = unsafe_globals(data_pkl)
+    if unsafe and not carry_unsafe:
+        raise UsageError(
+            f"{ckpt.path}: refusing to write globals that torch.load(weights_only=True) refuses (they can run "
+            f"code when loaded): {', '.join(unsafe)}; use --to safetensors, or --carry-unsafe-globals to copy "
+            "them (the output is then no safer than the input)"
+        )
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         _write_member(archive, out, f"{ARCHIVE}/data.pkl", [data_pkl], len(data_pkl))
         _write_member(archive, out, f"{ARCHIVE}/byteorder", [b"little"], 6)
         for key, storage in writer.storages.values():
             _write_member(archive, out, f"{ARCHIVE}/data/{key}", _storage_bytes(storage), storage.nbytes)
         _write_member(archive, out, f"{ARCHIVE}/version", [b"3\n"], 2)
+    return unsafe
 
 
 def _write_member(archive: zipfile.ZipFile, out: IO[bytes], name: str, chunks: object, size: int) -> None:

@@ -142,6 +142,7 @@ class NumpyDType:
 
 class NumpyArray:
     __slots__ = ("shape", "dtype", "fortran", "data")
+    module = "numpy.core.multiarray"  # the module of the `_reconstruct` global (one subclass per module)
 
     shape: tuple[int, ...]
     dtype: Any
@@ -157,6 +158,15 @@ class NumpyArray:
         _, shape, dtype, fortran, data = state
         self.shape, self.dtype, self.fortran = _ints(shape, "shape"), dtype, bool(fortran)
         self.data = data if isinstance(data, bytes | bytearray) else tuple(data)
+
+
+def numpy_scalar_of(module: str) -> Any:
+    """The `scalar` builder for one numpy module path: the record remembers which path the file named."""
+
+    def scalar(dtype: Any, data: Any = None) -> NumpyScalar:
+        return numpy_scalar(dtype, data)._replace(module=module)
+
+    return scalar
 
 
 def numpy_scalar(dtype: Any, data: Any = None) -> NumpyScalar:
@@ -234,7 +244,8 @@ def _builders() -> dict[tuple[str, str], Any]:
             (module, "_rebuild_from_type_v2"): rebuild_from_type_v2,
         }
     for module in NUMPY_MULTIARRAY:
-        table |= {(module, "_reconstruct"): NumpyArray, (module, "scalar"): numpy_scalar}
+        array = type("NumpyArray", (NumpyArray,), {"__slots__": (), "module": module})
+        table |= {(module, "_reconstruct"): array, (module, "scalar"): numpy_scalar_of(module)}
     for module in STORAGE_MODULES:
         table |= {(module, name): StorageType(name, dtype) for name, dtype in STORAGE_DTYPES.items()}
     table |= {("torch", name): DType(name) for name in ITEMSIZE}

@@ -106,7 +106,8 @@ class EntryBuilder:
         if isinstance(obj, Layout | QScheme):
             return Entry(Kind.VALUE, f"torch.{type(obj).__name__.lower()}", f"torch.{obj.name}")
         if isinstance(obj, NumpyScalar):
-            return Entry(Kind.VALUE, f"numpy.{_numpy_name(obj.dtype)}", obj.value)
+            origin = GlobalRef(obj.module, "scalar")
+            return Entry(Kind.VALUE, f"numpy.{_numpy_name(obj.dtype)}", obj.value, origin=origin)
         if isinstance(obj, NumpyArray):
             return self._array(obj, path)
         if isinstance(obj, NumpyDType):
@@ -127,7 +128,8 @@ class EntryBuilder:
         if isinstance(arr.data, tuple):  # an object array: its items were unpickled like anything else
             items = self._items(enumerate(arr.data), path)
             return Entry(Kind.SEQUENCE, "numpy.ndarray[object]", None, items)
-        return Entry(Kind.VALUE, "numpy.ndarray", ArrayValue(dtype, arr.shape, bytes(arr.data), arr.fortran))
+        value = ArrayValue(dtype, arr.shape, bytes(arr.data), arr.fortran)
+        return Entry(Kind.VALUE, "numpy.ndarray", value, origin=GlobalRef(arr.module, "_reconstruct"))
 
     def _opaque(self, obj: Opaque, path: tuple[Key, ...]) -> Entry:
         state = obj.state
