@@ -1,15 +1,18 @@
 """Moving tensor bytes from a source checkpoint into an output file, without holding whole tensors in memory.
 
 Contiguous tensors are copied in the kernel (`copy_file_range`; read/write where it is refused), as fast as `cp`;
-non-contiguous views and dtype casts go chunk by chunk through numpy.
+non-contiguous views and dtype casts go chunk by chunk through numpy. Writeback of what was written is started as
+it goes (`sync_file_range`), so the disk works while the copy and the verification still run and the final fsync
+has little left to do (`cp && sync` writes everything at the end).
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.core.decode import decode_chunk
 from ckpt_tui.core.tensors import drop_pages, read_array
@@ -20,25 +23,30 @@ if TYPE_CHECKING:
     import numpy as np
 
 CHUNK_BYTES = 64 << 20
+WRITEBACK_BYTES = 64 << 20
 _KERNEL_COPY_FAILURES = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF)
+_SYNC_FILE_RANGE_WRITE = 2
 
 
-def source_range(info: TensorInfo) -> tuple[int, int]:
-    """(file offset, length) of a contiguous tensor's own bytes."""
+def source_range(info: TensorInfo) -> tuple[int, int] | None:
+    """(file offset, length) of a tensor's own bytes where they are one range of its file as it is written
+    (contiguous, in a file), else None."""
+    if not (info.is_contiguous and has_byte_range(info.storage)):
+        return None
     start, _ = byte_range(info.storage)
     return start + info.byte_offset, info.nbytes
 
 
 def copy_tensor(info: TensorInfo, out_fd: int, cast: str | None = None) -> int:
     """Append one tensor's bytes (C order, optionally cast) to `out_fd`; returns bytes written."""
-    if cast is None and info.is_contiguous and has_byte_range(info.storage):
-        start, length = source_range(info)
+    found = source_range(info) if cast is None else None
+    if found is not None:
         with open(info.storage.file, "rb") as src:
-            copy_range(src.fileno(), out_fd, start, length)
-        return length
+            copy_range(src.fileno(), out_fd, *found)
+        return found[1]
     written = 0
     for chunk in tensor_chunks(info, cast):
-        _write_all(out_fd, chunk)
+        write_all(out_fd, chunk)
         written += len(chunk)
     return written
 
@@ -96,11 +104,35 @@ def _read_write(in_fd: int, out_fd: int, offset: int, length: int) -> None:
         data = os.pread(in_fd, min(CHUNK_BYTES, length - done), offset + done)
         if not data:
             raise OSError(errno.EIO, "source ended early")
-        _write_all(out_fd, data)
+        write_all(out_fd, data)
         done += len(data)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """All of `data` to `fd` (os.write may write less than asked)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+class Writeback:
+    """Starts the disk writing what was appended to `fd`, every WRITEBACK_BYTES (Linux; elsewhere it does
+    nothing and the final fsync does it all)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.started = fd, 0
+        self._call = _sync_file_range()
+
+    def advance(self, position: int) -> None:
+        if self._call is not None and position - self.started >= WRITEBACK_BYTES:
+            self._call(self.fd, self.started, position - self.started, _SYNC_FILE_RANGE_WRITE)
+            self.started = position
+
+
+def _sync_file_range() -> Any:
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (AttributeError, OSError):
+        return None
+    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    return call

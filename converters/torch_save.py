@@ -1,9 +1,11 @@
 """The .pth writer: the whole checkpoint again, in torch's zip format, with only its keys rewritten.
 
 The pickle is emitted from the `Entry` tree opcode by opcode (protocol 2, the globals torch itself writes), so it
-loads with `torch.load(weights_only=True)` whenever the input did; opaque objects are written back from their
-recorded recipe without importing anything. Storages are copied whole (views and ties stay views and ties) into
-64-byte aligned, uncompressed members, as torch writes them.
+loads with `torch.load(weights_only=True)` whenever the input did. Opaque objects could be written back from their
+recorded recipe without importing anything, but that would launder a payload: the globals of the pickle written
+are checked (safe_globals.py) and anything torch's safe loader refuses is refused, or carried only when asked.
+numpy globals are named as the input named them. Storages are copied whole (views and ties stay views and ties)
+into 64-byte aligned, uncompressed members, as torch writes them.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import IO
 from ckpt_tui.core.keys import KeyRules
 from ckpt_tui.dtypes import NUMPY_NAMES, NUMPY_STRUCT, STORAGE_DTYPES
 from ckpt_tui.errors import UnsupportedFormatError, UsageError
-from ckpt_tui.formats import byte_range
+from ckpt_tui.formats import byte_range, has_byte_range
 from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, OpaqueRecipe, Storage, TensorInfo
+from converters.copy import tensor_chunks
+from converters.plan import is_list_like
 from converters.safe_globals import unsafe_globals
 
 TYPED_STORAGE = {dtype: name for name, dtype in STORAGE_DTYPES.items() if name != "UntypedStorage"}
@@ -30,10 +34,11 @@ ARCHIVE = "archive"
 class PickleWriter:
     """Emits a protocol-2 pickle of an Entry tree; collects the storages its tensors reference."""
 
-    def __init__(self, rules: KeyRules) -> None:
+    def __init__(self, rules: KeyRules, lists: bool = False) -> None:
         self.out = io.BytesIO()
         self.rules = rules
-        self.storages: dict[tuple[str, str, str | None, int], tuple[str, Storage]] = {}
+        self.lists = lists  # DCP: mappings keyed 0..n-1 were lists (torch's DCP loader rebuilds them as lists)
+        self.storages: dict[tuple[str, str, str | None, int], tuple[str, Storage, TensorInfo]] = {}
         # entries written once and referenced again (shared in the source too); holding each entry keeps its id()
         # from being reused by a temporary entry built while writing (renamed _metadata, param_names)
         self.memo: dict[int, tuple[int, Entry]] = {}
@@ -70,6 +75,9 @@ class PickleWriter:
             self.out.write(b"r" + struct.pack("<I", self.memo[id(e)][0]))
 
     def mapping(self, e: Entry) -> None:
+        if self.lists and is_list_like(e):
+            self.sequence(Entry(Kind.SEQUENCE, "list", None, e.children), renaming=False)
+            return
         rename = _is_state_dict(e)
         if e.type_name == "collections.OrderedDict":
             self.reduce(GlobalRef("collections", "OrderedDict"), [])
@@ -241,7 +249,7 @@ class PickleWriter:
         s = info.storage
         identity = (s.file, s.key, s.member, s.offset)
         if identity not in self.storages:
-            self.storages[identity] = (str(len(self.storages)), s)
+            self.storages[identity] = (str(len(self.storages)), s, info)
         key = self.storages[identity][0]
         self.out.write(b"(")
         self.value_of("storage")
@@ -356,7 +364,7 @@ def _is_state_dict(e: Entry) -> bool:
 def write_pth(ckpt: Checkpoint, rules: KeyRules, out: IO[bytes], carry_unsafe: bool = False) -> list[str]:
     """The whole checkpoint, keys rewritten by `rules`, as a torch zip archive on `out`; returns the globals that
     `torch.load(weights_only=True)` refuses and that were carried anyway (only with `carry_unsafe`)."""
-    writer = PickleWriter(rules)
+    writer = PickleWriter(rules, lists=ckpt.format == "dcp")
     data_pkl = writer.dump(ckpt.root)
     unsafe = unsafe_globals(data_pkl)
     if unsafe and not carry_unsafe:
@@ -368,8 +376,8 @@ def write_pth(ckpt: Checkpoint, rules: KeyRules, out: IO[bytes], carry_unsafe: b
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         _write_member(archive, out, f"{ARCHIVE}/data.pkl", [data_pkl], len(data_pkl))
         _write_member(archive, out, f"{ARCHIVE}/byteorder", [b"little"], 6)
-        for key, storage in writer.storages.values():
-            _write_member(archive, out, f"{ARCHIVE}/data/{key}", _storage_bytes(storage), storage.nbytes)
+        for key, storage, info in writer.storages.values():
+            _write_member(archive, out, f"{ARCHIVE}/data/{key}", _storage_bytes(storage, info), storage.nbytes)
         _write_member(archive, out, f"{ARCHIVE}/version", [b"3\n"], 2)
     return unsafe
 
@@ -387,7 +395,12 @@ def _write_member(archive: zipfile.ZipFile, out: IO[bytes], name: str, chunks: o
             member.write(chunk)
 
 
-def _storage_bytes(storage: Storage, chunk: int = 64 << 20) -> object:
+def _storage_bytes(storage: Storage, info: TensorInfo, chunk: int = 64 << 20) -> object:
+    if not has_byte_range(storage):  # DCP: read through its own reader, one tensor (= one storage) at a time
+        if info.storage_offset or not info.is_contiguous or info.numel != storage.numel:
+            raise UnsupportedFormatError(f"tensor '{info.key}' is a view of a storage that is not in a file")
+        yield from tensor_chunks(info)
+        return
     start, available = byte_range(storage)
     length = storage.nbytes
     if length > available:
