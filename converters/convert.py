@@ -16,14 +16,15 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from ckpt_tui.core.keys import KeyRules
-from ckpt_tui.errors import UsageError
+from ckpt_tui.errors import UsageError, VerificationError
 from ckpt_tui.model import Checkpoint, Entry
 from converters.atomic import atomic_outputs
+from converters.copy import OutputFile, write_all
 from converters.inputs import input_files, links_leaving, refuse_outputs_over_inputs
 from converters.plan import ConversionPlan, plan_safetensors
 from converters.safetensors import ByteCount, ordered, write_file
 from converters.shards import index_bytes, index_path, shard_names, split
-from converters.verify import ByteVerifier, verify_layout
+from converters.verify import verify_layout
 
 Progress = Callable[[int, int], None]
 
@@ -116,17 +117,18 @@ def _write_safetensors(
     refuse_outputs_over_inputs(paths, inputs)
     count.total = sum(t.nbytes for t in tensors)
     with atomic_outputs(paths, options.force) as pending:
-        for shard, out in zip(shards, pending, strict=False):
-            verifier = ByteVerifier(out.readable_path, out.path, count.cancel) if options.verify else None
+        for shard, pending_file in zip(shards, pending, strict=False):
+            out = OutputFile(pending_file.fd, pending_file.readable_path if options.verify else None)
             try:
-                placed = write_file(out.fd, shard, plan.metadata, count, verifier)
+                placed = write_file(out, shard, plan.metadata, count)
+            except VerificationError as e:
+                raise VerificationError(f"{pending_file.path}: {e}") from None
             finally:
-                if verifier is not None:
-                    verifier.finish()
+                out.close()
             if options.verify:
-                verify_layout(out.readable_path, placed, plan.metadata)
+                verify_layout(pending_file.readable_path, placed, plan.metadata)
         if len(shards) > 1:
-            os.write(pending[-1].fd, index_bytes(shards, names))
+            write_all(pending[-1].fd, index_bytes(shards, names))
     return _report(plan, tuple(paths), options.verify)
 
 

@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 from ckpt_tui.core.stats import Cancelled
 from ckpt_tui.dtypes import TO_SAFETENSORS, itemsize
-from converters.copy import Writeback, copy_tensor, write_all
+from ckpt_tui.errors import VerificationError
+from converters.copy import Mismatch, OutputFile, copy_tensor
 from converters.plan import OutputTensor
-from converters.verify import ByteVerifier, Written
+from converters.verify import Written
 
 Progress = Callable[[int, int], None]
 
@@ -52,21 +53,22 @@ class ByteCount:
 
 
 def write_file(
-    fd: int, tensors: list[OutputTensor], metadata: dict[str, str], count: ByteCount, verifier: ByteVerifier | None
+    out: OutputFile, tensors: list[OutputTensor], metadata: dict[str, str], count: ByteCount
 ) -> list[Written]:
-    """One safetensors file to `fd` (each tensor handed to `verifier` once written); returns where each went."""
-    head = header_bytes(tensors, metadata)
-    write_all(fd, head)
-    position, writeback, placed = len(head), Writeback(fd), []
-    for t in tensors:
-        count.check_cancel()
-        written = copy_tensor(t.info, fd, t.dtype if t.dtype != t.info.dtype else None)
-        if written != t.nbytes:
-            raise OSError(f"wrote {written} bytes for {t.name}, expected {t.nbytes}")
-        placed.append(Written(t, position))
-        if verifier is not None:
-            verifier.check(placed[-1])
-        position += written
-        writeback.advance(position)
-        count.add(written)
+    """One safetensors file to `out`; returns where each tensor went (the bytes are read back as written when
+    `out` was opened with a read-back path)."""
+    what = "the header"
+    try:
+        out.append(header_bytes(tensors, metadata))
+        placed = []
+        for t in tensors:
+            count.check_cancel()
+            what, position = f"tensor '{t.name}'", out.position
+            written = copy_tensor(t.info, out, t.dtype if t.dtype != t.info.dtype else None)
+            if written != t.nbytes:
+                raise OSError(f"wrote {written} bytes for {t.name}, expected {t.nbytes}")
+            placed.append(Written(t, position))
+            count.add(written)
+    except Mismatch as e:
+        raise VerificationError(f"{what} differs from its source after writing ({e})") from None
     return placed

@@ -158,34 +158,47 @@ def test_shards_linked_from_elsewhere_are_reported(shard_set: Path, tmp_path: Pa
 # -- verification is honest --------------------------------------------------------------------------------------
 
 
-def flip_after(original, position_of):  # type: ignore[no-untyped-def]
-    """Wrap a writer so that once it has written, one bit of what it wrote is flipped in the output."""
+def flipping_writes(monkeypatch: pytest.MonkeyPatch, which: int) -> None:
+    """From now on, the `which`-th write of a conversion reaches the file with one bit flipped (a disk, a driver or
+    a bug corrupting what was written); every other write is faithful."""
+    calls = [0]
+    faithful = copy_module.write_all
 
-    def wrapped(*args):  # type: ignore[no-untyped-def]
-        result = original(*args)
-        fd, where = position_of(*args)
-        reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY)
-        byte = os.pread(reader, 1, where)
-        os.close(reader)
-        os.pwrite(fd, bytes([byte[0] ^ 0x10]), where)
-        return result
+    def write_all(fd: int, data: bytes | memoryview) -> None:
+        calls[0] += 1
+        if calls[0] == which:
+            corrupted = bytearray(data)
+            corrupted[len(corrupted) // 2] ^= 0x10
+            data = corrupted
+        faithful(fd, data)
 
-    return wrapped
+    monkeypatch.setattr(copy_module, "write_all", write_all)
 
 
-def test_a_bit_flipped_in_a_copied_range_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    torch.save({"w": torch.randn(64, 64), "b": torch.randn(64)}, tmp_path / "in.pt")
-    end = lambda in_fd, out_fd, offset, length: (out_fd, os.lseek(out_fd, 0, os.SEEK_CUR) - length // 2)  # noqa: E731
-    monkeypatch.setattr(copy_module, "copy_range", flip_after(copy_module.copy_range, end))
-    with pytest.raises(VerificationError, match="differs from its source"):
+@pytest.mark.parametrize(("case", "which"), [("header", 1), ("first tensor", 2), ("a later tensor", 9)])
+def test_a_bit_flipped_on_the_way_to_the_file_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, which: int
+) -> None:
+    torch.save({f"w{i}": torch.randn(64, 64) for i in range(10)}, tmp_path / "in.pt")
+    flipping_writes(monkeypatch, which)
+    with pytest.raises(VerificationError, match="differs from its source|read back"):
         run_convert(tmp_path / "in.pt", tmp_path / "out.safetensors")
     assert not (tmp_path / "out.safetensors").exists()
 
 
 def test_a_bit_flipped_in_a_cast_tensor_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch.save({"w": torch.randn(64, 64)}, tmp_path / "in.pt")
-    last = lambda fd, data: (fd, os.lseek(fd, 0, os.SEEK_CUR) - 1)  # noqa: E731
-    monkeypatch.setattr(copy_module, "write_all", flip_after(copy_module.write_all, last))
+    flipping_writes(monkeypatch, 2)
     with pytest.raises(VerificationError, match="differs from its source"):
         run_convert(tmp_path / "in.pt", tmp_path / "out.safetensors", dtype="bf16")
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_without_verification_the_same_flip_goes_unnoticed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flips above are real: unverified, the corrupted file is written (and differs from its source)."""
+    torch.save({"w": torch.randn(64, 64)}, tmp_path / "in.pt")
+    flipping_writes(monkeypatch, 2)
+    run_convert(tmp_path / "in.pt", tmp_path / "out.safetensors", verify=False)
+    from safetensors.torch import load_file
+
+    assert not torch.equal(load_file(tmp_path / "out.safetensors")["w"], torch.load(tmp_path / "in.pt")["w"])
