@@ -57,9 +57,10 @@ def write_file(
 ) -> list[Written]:
     """One safetensors file to `out`; returns where each tensor went (the bytes are read back as written when
     `out` was opened with a read-back path)."""
-    what = "the header"
+    what, head = "the header", header_bytes(tensors, metadata)
+    out.reserve(len(head) + sum(t.nbytes for t in tensors))
     try:
-        out.append(header_bytes(tensors, metadata))
+        out.append(head)
         placed = []
         for t in tensors:
             count.check_cancel()
