@@ -11,27 +11,18 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
-from ckpt_tui.core.keys import KeyRules
+from ckpt_tui.converters.atomic import atomic_outputs
+from ckpt_tui.converters.copy import OutputFile, write_all
+from ckpt_tui.converters.inputs import input_files, links_leaving, refuse_outputs_over_inputs
+from ckpt_tui.converters.plan import ConversionPlan, plan_safetensors
+from ckpt_tui.converters.safetensors import ByteCount, ordered, write_file
+from ckpt_tui.converters.shards import index_bytes, index_path, shard_names, split
+from ckpt_tui.converters.verify import verify_layout
 from ckpt_tui.errors import UsageError, VerificationError
-from ckpt_tui.model import Checkpoint, Entry
-from converters.atomic import atomic_outputs
-from converters.copy import OutputFile, write_all
-from converters.inputs import input_files, links_leaving, refuse_outputs_over_inputs
-from converters.plan import ConversionPlan, plan_safetensors
-from converters.safetensors import ByteCount, ordered, write_file
-from converters.shards import index_bytes, index_path, shard_names, split
-from converters.verify import verify_layout
-
-Progress = Callable[[int, int], None]
-
-
-class OutputFormat(StrEnum):
-    SAFETENSORS = "safetensors"
-    PTH = "pth"
+from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry
+from ckpt_tui.reports import ConvertReport, KeyRules, OutputFormat, Progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,24 +43,6 @@ class ConvertOptions:
             object.__setattr__(self, "to", OutputFormat(self.to))
         except ValueError:
             raise UsageError(f"the output format must be safetensors or pth (got {self.to!r})") from None
-
-
-@dataclass(frozen=True, slots=True)
-class ConvertReport:
-    source: str
-    outputs: tuple[str, ...]
-    to: OutputFormat
-    scope: str
-    tensors_written: int
-    bytes_written: int
-    aliases: dict[str, str]
-    renamed: dict[str, str]
-    metadata: tuple[str, ...]  # keys carried into __metadata__
-    not_carried: tuple[tuple[str, str], ...]
-    verified: bool
-    cast: str | None
-    notices: tuple[str, ...] = ()  # carried, but not as they were; inputs that are symlinks leaving their directory
-    unsafe_globals: tuple[str, ...] = ()  # --to pth --carry-unsafe-globals: what the output names that can run code
 
 
 HF_WEIGHTS = re.compile(r"pytorch_model(-\d+-of-\d+)?\.(bin|pt|pth)|pytorch_model\.bin\.index\.json")
@@ -98,7 +71,7 @@ def convert(
     inputs = input_files(ckpt)
     refuse_outputs_over_inputs([output], inputs)
     if options.to is OutputFormat.PTH:
-        from converters.pth import convert_pth
+        from ckpt_tui.converters.pth import convert_pth
 
         report = convert_pth(ckpt, output, options)
     else:
@@ -154,7 +127,7 @@ def _report(plan: ConversionPlan, paths: tuple[str, ...], verified: bool) -> Con
 
 def without_safetensors_header(ckpt: Checkpoint) -> tuple[Checkpoint, tuple[tuple[str, str], ...]]:
     """A state dict written as .pth has no place for a safetensors header's __metadata__: left out, and said so."""
-    if ckpt.format != "safetensors" or ckpt.root.child("__metadata__") is None:
+    if ckpt.format != CheckpointFormat.SAFETENSORS or ckpt.root.child("__metadata__") is None:
         return ckpt, ()
     children = tuple((k, e) for k, e in ckpt.root.children if k != "__metadata__")
     root = Entry(ckpt.root.kind, "dict", None, children, ckpt.root.attrs)

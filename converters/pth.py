@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import os
 
+from ckpt_tui.converters.atomic import atomic_outputs
+from ckpt_tui.converters.convert import ConvertOptions, without_safetensors_header
+from ckpt_tui.converters.plan import is_list_like
+from ckpt_tui.converters.torch_save import write_pth
 from ckpt_tui.core.compare import compare_pair
-from ckpt_tui.core.keys import KeyRules
 from ckpt_tui.errors import UsageError, VerificationError
 from ckpt_tui.formats import read_checkpoint
-from ckpt_tui.model import Checkpoint, Entry, Kind
-from converters.atomic import atomic_outputs
-from converters.convert import ConvertOptions, ConvertReport, OutputFormat, without_safetensors_header
-from converters.plan import is_list_like
-from converters.torch_save import write_pth
+from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Kind
+from ckpt_tui.reports import ConvertReport, KeyRules, OutputFormat
 
 
 def convert_pth(ckpt: Checkpoint, output: str, options: ConvertOptions) -> ConvertReport:
     _refuse_unwritable(ckpt, options)
     source, not_carried = without_safetensors_header(ckpt)
-    lists = ckpt.format == "dcp"
+    lists = ckpt.format == CheckpointFormat.DCP
     with atomic_outputs([output], options.force) as pending, os.fdopen(pending[0].fd, "wb", closefd=False) as out:
         unsafe = write_pth(source, options.rules, out, options.carry_unsafe_globals)
         out.flush()
@@ -38,7 +38,7 @@ def _refuse_unwritable(ckpt: Checkpoint, options: ConvertOptions) -> None:
             "--to pth rewrites the whole checkpoint's keys only: --dtype, --max-shard-size, --all and "
             "--key apply to safetensors output"
         )
-    if ckpt.format == "torchscript":
+    if ckpt.format == CheckpointFormat.TORCHSCRIPT:
         raise UsageError(
             f"{ckpt.path} is a TorchScript archive: torch.load cannot load it as a .pth (torch.jit.load does); "
             "--to safetensors writes its tensors"

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 
-from ckpt_tui.core.stats import Cancelled
+from ckpt_tui.converters.copy import Mismatch, OutputFile, copy_tensor
+from ckpt_tui.converters.plan import OutputTensor
+from ckpt_tui.converters.verify import Written
 from ckpt_tui.dtypes import TO_SAFETENSORS, itemsize
-from ckpt_tui.errors import VerificationError
-from converters.copy import Mismatch, OutputFile, copy_tensor
-from converters.plan import OutputTensor
-from converters.verify import Written
-
-Progress = Callable[[int, int], None]
+from ckpt_tui.errors import Cancelled, VerificationError
+from ckpt_tui.reports import Progress
 
 
 def ordered(tensors: tuple[OutputTensor, ...] | list[OutputTensor]) -> list[OutputTensor]:

@@ -16,14 +16,25 @@ import struct
 import zipfile
 from typing import IO
 
-from ckpt_tui.core.keys import KeyRules
+from ckpt_tui.converters.copy import tensor_chunks
+from ckpt_tui.converters.plan import is_list_like
+from ckpt_tui.converters.safe_globals import unsafe_globals
 from ckpt_tui.dtypes import NUMPY_NAMES, NUMPY_STRUCT, STORAGE_DTYPES
 from ckpt_tui.errors import UnsupportedFormatError, UsageError
 from ckpt_tui.formats import byte_range, has_byte_range
-from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, OpaqueRecipe, Storage, TensorInfo
-from converters.copy import tensor_chunks
-from converters.plan import is_list_like
-from converters.safe_globals import unsafe_globals
+from ckpt_tui.model import (
+    ArrayValue,
+    Checkpoint,
+    CheckpointFormat,
+    Entry,
+    GlobalRef,
+    Kind,
+    Marker,
+    OpaqueRecipe,
+    Storage,
+    TensorInfo,
+)
+from ckpt_tui.reports import KeyRules
 
 TYPED_STORAGE = {dtype: name for name, dtype in STORAGE_DTYPES.items() if name != "UntypedStorage"}
 NUMPY_CODES = {name: code for code, name in NUMPY_NAMES.items() if code in NUMPY_STRUCT}
@@ -280,7 +291,7 @@ class PickleWriter:
             self.numpy_array(v, e.origin or GlobalRef("numpy.core.multiarray", "_reconstruct"))
         elif isinstance(v, GlobalRef):
             self.global_(v)
-        elif e.type_name == "cycle":
+        elif e.type_name == Marker.CYCLE:
             raise UnsupportedFormatError("the checkpoint holds a self-referencing object; it cannot be rewritten")
         else:
             self.value_of(v)
@@ -364,7 +375,7 @@ def _is_state_dict(e: Entry) -> bool:
 def write_pth(ckpt: Checkpoint, rules: KeyRules, out: IO[bytes], carry_unsafe: bool = False) -> list[str]:
     """The whole checkpoint, keys rewritten by `rules`, as a torch zip archive on `out`; returns the globals that
     `torch.load(weights_only=True)` refuses and that were carried anyway (only with `carry_unsafe`)."""
-    writer = PickleWriter(rules, lists=ckpt.format == "dcp")
+    writer = PickleWriter(rules, lists=ckpt.format == CheckpointFormat.DCP)
     data_pkl = writer.dump(ckpt.root)
     unsafe = unsafe_globals(data_pkl)
     if unsafe and not carry_unsafe:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ckpt_tui.converters.plan import OutputTensor
 from ckpt_tui.dtypes import TO_SAFETENSORS
 from ckpt_tui.errors import VerificationError
 from ckpt_tui.formats import byte_range, read_checkpoint
-from converters.plan import OutputTensor
 
 
 @dataclass(frozen=True, slots=True)

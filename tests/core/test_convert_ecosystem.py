@@ -15,9 +15,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from ckpt_tui.cli import main
+from ckpt_tui.converters.convert import ConvertOptions, convert, default_output
 from ckpt_tui.errors import UsageError
 from ckpt_tui.formats import read_checkpoint
-from converters.convert import ConvertOptions, OutputFormat, convert, default_output
+from ckpt_tui.reports import OutputFormat
 from tests.helpers import SAMPLES, same_bits
 
 

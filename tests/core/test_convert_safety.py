@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from ckpt_tui.cli import main
+from ckpt_tui.converters import copy as copy_module
+from ckpt_tui.converters.convert import ConvertOptions, convert
+from ckpt_tui.converters.safe_globals import NUMPY, WEIGHTS_ONLY, globals_in
 from ckpt_tui.errors import CkptError, UsageError, VerificationError
 from ckpt_tui.formats import read_checkpoint
-from converters import copy as copy_module
-from converters.convert import ConvertOptions, convert
-from converters.safe_globals import NUMPY, WEIGHTS_ONLY, globals_in
 from tests.core.test_hostile import in_dict, payloads, pickle_of
 from tests.helpers import SAMPLES, data_pkl_of, write_torch_zip
 
