@@ -1,9 +1,9 @@
 """`convert`: one checkpoint in, safetensors (optionally sharded) or .pth out — streamed, verified, atomic.
 
 Everything is planned from the structure first; files are written to anonymous temps, verified by reading them
-back (every byte range compared with its source, the layout read back through safetensors itself and through our
-reader), and only then given their names. No output may be an input file. A failed verification leaves the old
-outputs (if any) as they were.
+back (each chunk read back as soon as it is written and compared with the source bytes it was written from; the
+finished layout read back through safetensors itself and through our reader), and only then given their names.
+No output may be an input file. A failed verification leaves the old outputs (if any) as they were.
 """
 
 from __future__ import annotations

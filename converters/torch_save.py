@@ -406,7 +406,7 @@ def _write_member(archive: zipfile.ZipFile, out: IO[bytes], name: str, chunks: o
             member.write(chunk)
 
 
-def _storage_bytes(storage: Storage, info: TensorInfo, chunk: int = 64 << 20) -> object:
+def _storage_bytes(storage: Storage, info: TensorInfo, chunk: int = 8 << 20) -> object:
     if not has_byte_range(storage):  # DCP: read through its own reader, one tensor (= one storage) at a time
         if info.storage_offset or not info.is_contiguous or info.numel != storage.numel:
             raise UnsupportedFormatError(f"tensor '{info.key}' is a view of a storage that is not in a file")

@@ -202,3 +202,30 @@ def test_without_verification_the_same_flip_goes_unnoticed(tmp_path: Path, monke
     from safetensors.torch import load_file
 
     assert not torch.equal(load_file(tmp_path / "out.safetensors")["w"], torch.load(tmp_path / "in.pt")["w"])
+
+
+RSS_SCRIPT = """
+import resource, sys
+from ckpt_tui.converters.convert import ConvertOptions, convert
+from ckpt_tui.formats import read_checkpoint
+ckpt = read_checkpoint(sys.argv[1])
+convert(ckpt, ConvertOptions(sys.argv[2] + ".small.safetensors"))  # every import and first use paid for
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+convert(ckpt, ConvertOptions(sys.argv[2]))
+convert(ckpt, ConvertOptions(sys.argv[2] + ".bf16.safetensors", dtype="bf16"))
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_verified_convert_memory_does_not_grow_with_the_tensor(tmp_path: Path) -> None:
+    """A 128 MB tensor converted (copied, and cast) with verification: peak RSS grows by far less than the tensor."""
+    torch.save({"big": torch.ones(32 << 20)}, tmp_path / "in.pt")
+    script = RSS_SCRIPT
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "in.pt"), str(tmp_path / "out.safetensors")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.strip()) < 64, result.stdout
