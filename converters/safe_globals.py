@@ -38,6 +38,8 @@ WEIGHTS_ONLY = frozenset(
         "collections.OrderedDict",
         "collections.Counter",
         "torch.Size",
+        "torch.Tensor",
+        "torch.nn.parameter.Parameter",
         "torch.device",
         "torch.serialization._get_layout",
         "torch.storage.UntypedStorage",

@@ -44,7 +44,8 @@ def convert_renderable(report: ConvertReport) -> RenderableType:
             )
         )
     if report.notices:
-        parts.append(_listing(f"{len(report.notices)} notices", list(report.notices), style="yellow"))
+        count = len(report.notices)
+        parts.append(_listing(f"{count} notice{'s' if count != 1 else ''}", list(report.notices), style="yellow"))
     if report.not_carried:
         parts.append(_listing(f"{len(report.not_carried)} entries NOT carried", _grouped(report), style="yellow"))
     return Group(*parts)
