@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ckpt_tui.commands._common import add_device, add_unsafe, open_checkpoint
@@ -21,7 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("path", help="checkpoint file")
     p.add_argument("--json", action="store_true", help="machine-readable output (see README: JSON schema)")
     p.add_argument("--stats", action="store_true", help="also read every tensor, one at a time, for its statistics")
-    p.add_argument("--strict", action="store_true", help="exit 1 when a shard set is inconsistent (see notices)")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a shard set is inconsistent (see notices) or, with --stats, when a tensor holds NaN/Inf",
+    )
     add_device(p)
     add_unsafe(p)
     p.set_defaults(run=run)
@@ -29,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from ckpt_tui.core.summary import summarize
+    from ckpt_tui.render import printable
     from ckpt_tui.render.summary import summary_json, summary_renderable
 
     if args.stats:
@@ -52,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
 
             out.print(stats_table(stats))
     inconsistent = any(n.code == NoticeCode.SHARD_CONSISTENCY for n in summary.notices)
-    return ExitCode.FAILED if args.strict and inconsistent else ExitCode.OK
+    nonfinite = [k for k, s in (stats or {}).items() if s.nan_count or s.inf_count]
+    if args.strict and nonfinite:
+        shown = ", ".join(nonfinite[:5]) + (f" (+{len(nonfinite) - 5} more)" if len(nonfinite) > 5 else "")
+        print(f"ckpt-tui: {len(nonfinite)} tensors hold NaN/Inf: {printable(shown)}", file=sys.stderr)
+    return ExitCode.FAILED if args.strict and (inconsistent or nonfinite) else ExitCode.OK
 
 
 def all_stats(ckpt: Checkpoint, device: str) -> dict[str, Any]:
