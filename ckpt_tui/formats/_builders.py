@@ -51,7 +51,12 @@ def rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any
     ref = _storage(storage)
     if type(offset) is not int:
         raise pickle.UnpicklingError("tensor storage offset must be an int")
-    return RawTensor(ref, offset, _ints(size, "shape"), _ints(stride, "stride"), ref.dtype, requires_grad)
+    # RawTensor(...) without the NamedTuple's Python-level __new__ (this runs for every tensor); defaults last
+    fields = (ref, offset, _ints(size, "shape"), _ints(stride, "stride"), ref.dtype, requires_grad, False, None, None)
+    return _new_tuple(RawTensor, fields)
+
+
+_new_tuple = tuple.__new__
 
 
 def rebuild_tensor_v3(

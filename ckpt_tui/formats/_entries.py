@@ -44,29 +44,60 @@ SPARSE_PARTS = {
 ToStorage = Callable[[StorageRef], Storage]
 
 
-def _constructor(cls: type, names: tuple[str, ...]) -> Callable[..., Any]:
-    """`cls(*values)` for a frozen slots dataclass whose fields are exactly `names` (in order), without its
-    generated `__init__`, which sets each field through `object.__setattr__`: twice as slow, and this runs for
-    every tensor. If the model's fields ever differ, the plain class is returned (slower, still right)."""
+def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...] | None:
+    """The slot setters of a frozen slots dataclass whose fields are exactly `names`, in order; None otherwise."""
     if tuple(f.name for f in dataclasses.fields(cls)) != names or "__slots__" not in cls.__dict__:
-        return cls
-    new = object.__new__
-    setters = tuple(cls.__dict__[name].__set__ for name in names)
-
-    def make(*values: Any) -> Any:
-        obj: Any = new(cls)
-        for set_field, value in zip(setters, values, strict=True):
-            set_field(obj, value)
-        return obj
-
-    return make
+        return None
+    return tuple(cls.__dict__[name].__set__ for name in names)
 
 
-_TENSOR_INFO = _constructor(
-    TensorInfo,
-    ("key", "dtype", "shape", "stride", "storage", "storage_offset", "requires_grad", "is_parameter", "quantization"),
-)
-_ENTRY = _constructor(Entry, ("kind", "type_name", "value", "children", "attrs", "_index"))
+# A frozen dataclass's generated __init__ sets each field through object.__setattr__: twice as slow as the slot
+# setters, and these two run for every tensor. If the model's fields ever change, the plain classes are used.
+_INFO_FIELDS = ("key", "dtype", "shape", "stride", "storage", "storage_offset", "requires_grad", "is_parameter")
+_INFO_SET = _setters(TensorInfo, (*_INFO_FIELDS, "quantization"))
+_ENTRY_SET = _setters(Entry, ("kind", "type_name", "value", "children", "attrs", "_index"))
+
+
+def _tensor_info(
+    key: str,
+    dtype: str,
+    shape: tuple[int, ...],
+    stride: tuple[int, ...],
+    storage: Storage,
+    offset: int,
+    requires_grad: bool,
+    parameter: bool,
+    quantization: Quantization | None,
+) -> TensorInfo:
+    if _INFO_SET is None:
+        return TensorInfo(key, dtype, shape, stride, storage, offset, requires_grad, parameter, quantization)
+    info = object.__new__(TensorInfo)
+    s_key, s_dtype, s_shape, s_stride, s_storage, s_offset, s_grad, s_param, s_quant = _INFO_SET
+    s_key(info, key)
+    s_dtype(info, dtype)
+    s_shape(info, shape)
+    s_stride(info, stride)
+    s_storage(info, storage)
+    s_offset(info, offset)
+    s_grad(info, requires_grad)
+    s_param(info, parameter)
+    s_quant(info, quantization)
+    return info
+
+
+def _tensor_entry(info: TensorInfo) -> Entry:
+    """Entry(Kind.TENSOR, "torch.Tensor", info)"""
+    if _ENTRY_SET is None:
+        return Entry(Kind.TENSOR, "torch.Tensor", info)
+    entry = object.__new__(Entry)
+    s_kind, s_type, s_value, s_children, s_attrs, s_index = _ENTRY_SET
+    s_kind(entry, Kind.TENSOR)
+    s_type(entry, "torch.Tensor")
+    s_value(entry, info)
+    s_children(entry, ())
+    s_attrs(entry, ())
+    s_index(entry, None)
+    return entry
 
 
 class EntryBuilder:
@@ -122,7 +153,7 @@ class EntryBuilder:
             key = k if type(k) is str else _key(k)
             if type(v) is RawTensor:  # the common case, inlined: a state dict's values
                 info = self._tensor(v, (*path, key), prefix + key if type(key) is str else None)
-                out.append((key, _ENTRY(Kind.TENSOR, "torch.Tensor", info, (), (), None)))
+                out.append((key, _tensor_entry(info)))
             else:
                 out.append((key, self.build(v, (*path, key))))
         return tuple(out)
@@ -202,7 +233,7 @@ class EntryBuilder:
         storage = (
             self._storage(raw.storage, raw.dtype) if raw.storage else Storage(self._path, "", raw.dtype, 0, "meta")
         )
-        info: TensorInfo = _TENSOR_INFO(
+        info = _tensor_info(
             key,
             raw.dtype,
             raw.shape,
@@ -213,7 +244,16 @@ class EntryBuilder:
             raw.parameter,
             _quantization(raw.quantization),
         )
-        if not _plainly_valid(raw.shape, raw.stride, raw.offset, storage.numel):
+        shape, stride, end = raw.shape, raw.stride, raw.offset + 1  # what _validate accepts, checked quickly:
+        if len(shape) == len(stride) and raw.offset >= 0:
+            for n, s in zip(shape, stride, strict=True):
+                if n <= 0 or s < 0:  # an empty tensor (extent 0) or a bad stride: _validate decides
+                    end = -1
+                    break
+                end += (n - 1) * s
+        else:
+            end = -1
+        if not 0 < end <= storage.numel:
             _validate(info, self._path, meta=raw.storage is None)
         if raw.subclass:
             self.notes.add(f"tensor subclass {raw.subclass} is shown as a plain tensor")
@@ -232,18 +272,6 @@ class EntryBuilder:
         storage = self._to_storage(ref)
         info = TensorInfo(".".join(map(str, path)), storage.dtype, (storage.numel,), (1,), storage)
         return Entry(Kind.TENSOR, "torch.storage", info)
-
-
-def _plainly_valid(shape: tuple[int, ...], stride: tuple[int, ...], offset: int, numel: int) -> bool:
-    """What `_validate` accepts, for the common case, in a quarter of its time; False sends it to `_validate`."""
-    if len(shape) != len(stride) or offset < 0:
-        return False
-    end = offset + 1
-    for n, s in zip(shape, stride, strict=True):
-        if n <= 0 or s < 0:  # an empty tensor (extent 0): let _validate decide
-            return False
-        end += (n - 1) * s
-    return end <= numel
 
 
 def _validate(info: TensorInfo, path: str, meta: bool) -> None:

@@ -279,4 +279,8 @@ def storage_from_pid(pid: Any) -> StorageRef:
         if not all(type(v) is int and v >= 0 for v in (view_offset, view_size)):
             raise pickle.UnpicklingError("malformed storage view")
         return StorageRef(str(key), storage_type.dtype, numel, location, (view_offset, view_size))
-    return StorageRef(str(key), storage_type.dtype, numel, location)
+    # StorageRef(...) without the NamedTuple's Python-level __new__: this runs for every tensor
+    return _new_tuple(StorageRef, (key if type(key) is str else str(key), storage_type.dtype, numel, location, None))
+
+
+_new_tuple = tuple.__new__
