@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import json
+import sys
+from math import prod
+from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.commands._common import add_device, add_unsafe, open_checkpoint
 from ckpt_tui.core.devices import needs_values
+from ckpt_tui.dtypes import itemsize
 from ckpt_tui.errors import ExitCode
-from ckpt_tui.model import Checkpoint
+from ckpt_tui.model import Checkpoint, TensorInfo
+
+if TYPE_CHECKING:
+    from ckpt_tui.core.summary import Summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     ckpt = open_checkpoint(args.path, args.unsafe, args.device)
     summary = summarize(ckpt)
     stats = all_stats(ckpt, args.device) if args.stats else None
-    if args.json:
+    if args.json and stats is None and not sys.stdout.isatty():
+        emit_summary_json(summary, ckpt)
+    elif args.json:
         document = summary_json(summary, ckpt)
         if stats is not None:
             from ckpt_tui.render.tensor import stats_json
@@ -53,6 +62,41 @@ def run(args: argparse.Namespace) -> int:
             out.print(stats_table(stats))
     inconsistent = any(n.code == "shard-consistency" for n in summary.notices)
     return ExitCode.FAILED if args.strict and inconsistent else ExitCode.OK
+
+
+def emit_summary_json(summary: Summary, ckpt: Checkpoint) -> None:
+    """What `emit_json(summary_json(summary, ckpt))` writes to a pipe, with the tensor rows formatted directly
+    (not built as 100k dicts for json.dumps): a third of the time of `inspect --json` on 100k tensors."""
+    from ckpt_tui.cli import _RAW_IN_JSON
+    from ckpt_tui.render.summary import summary_json
+
+    head = json.dumps(summary_json(summary, _NoTensors()), ensure_ascii=False, default=str)  # type: ignore[arg-type]
+    if not head.endswith('"tensors": []}'):  # summary_json changed shape: the generic way
+        from ckpt_tui.cli import emit_json
+
+        emit_json(summary_json(summary, ckpt))
+        return
+    text = "".join((head[:-2], ", ".join(_tensor_rows(ckpt.tensors)), "]}"))
+    sys.stdout.write(_RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+
+
+class _NoTensors:
+    tensors: dict[str, TensorInfo] = {}  # noqa: RUF012 - never mutated
+
+
+def _tensor_rows(tensors: dict[str, TensorInfo]) -> list[str]:
+    """summary_json's tensor rows as json.dumps writes them (same keys, order, separators and escapes)."""
+    string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses, in C
+    rows = []
+    for key, t in tensors.items():
+        shape, stride, storage = t.shape, t.stride, t.storage
+        rows.append(
+            f'{{"key": {string(key)}, "dtype": {string(t.dtype)}, "shape": [{", ".join(map(str, shape))}], '
+            f'"stride": [{", ".join(map(str, stride))}], "nbytes": {prod(shape) * itemsize(t.dtype)}, '
+            f'"device": {string(storage.device)}, "storage": {string(storage.key)}, '
+            f'"parameter": {"true" if t.is_parameter else "false"}}}'
+        )
+    return rows
 
 
 def all_stats(ckpt: Checkpoint, device: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from math import prod
 
 from ckpt_tui.core.keys import wrapper_prefixes
 from ckpt_tui.core.layout import (
@@ -57,12 +58,11 @@ class Summary:
 
 
 def summarize(ckpt: Checkpoint) -> Summary:
-    by_dtype: Counter[str] = Counter()
-    elements = 0
-    for t in ckpt.tensors.values():  # one pass: this runs over every tensor of 100k-tensor files
-        n = t.numel
-        elements += n
-        by_dtype[t.dtype] += n * itemsize(t.dtype)
+    numel_by_dtype: dict[str, int] = {}
+    for t in ckpt.tensors.values():  # one pass, kept lean: this runs over every tensor of 100k-tensor files
+        numel_by_dtype[t.dtype] = numel_by_dtype.get(t.dtype, 0) + prod(t.shape)
+    elements = sum(numel_by_dtype.values())
+    by_dtype = Counter({dtype: n * itemsize(dtype) for dtype, n in numel_by_dtype.items()})
     counts: dict[int, int] = {}
     state_dict = find_state_dict(ckpt)
     model_tensors = (ckpt.tensors if not state_dict.path else tensors_under(state_dict.entry)) if state_dict else {}
@@ -87,12 +87,17 @@ def summarize(ckpt: Checkpoint) -> Summary:
 
 
 def shared_storage_notices(tensors: dict[str, TensorInfo]) -> list[Notice]:
-    """One notice per storage that backs more than one tensor key (tied weights, views)."""
-    users: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
-    for key, info in tensors.items():
+    """One notice per storage that backs more than one tensor key (tied weights, views), in the order of their
+    first tensors."""
+    by_key: dict[str, list[tuple[int, str, str, str | None]]] = defaultdict(list)  # a str's hash is cached
+    for i, (key, info) in enumerate(tensors.items()):
         s = info.storage
         if s.key:  # meta tensors have no storage to share
-            users[(s.file, s.key, s.member)].append(key)
+            by_key[s.key].append((i, key, s.file, s.member))
+    shared = sorted(use + (storage_key,) for storage_key, uses in by_key.items() if len(uses) > 1 for use in uses)
+    users: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
+    for _, key, file, member, storage_key in shared:  # in file order, as if grouped in one pass
+        users[(file, storage_key, member)].append(key)
     out = []
     for keys in users.values():
         if len(keys) > 1:

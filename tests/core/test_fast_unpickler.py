@@ -317,3 +317,29 @@ def test_a_big_state_dict_takes_the_fast_path_by_default(tmp_path: Path) -> None
     assert used == [True] and len(ckpt.tensors) == 6000
     fast, slow, _ = both(tmp_path / "big.pt")
     assert fast == slow
+
+
+def test_streamed_inspect_json_is_what_emit_json_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """inspect --json to a pipe formats tensor rows directly: byte for byte what json.dumps of the document gives."""
+    torch = pytest.importorskip("torch")
+    from ckpt_tui.cli import emit_json
+    from ckpt_tui.commands.inspect import emit_summary_json
+    from ckpt_tui.core.summary import summarize
+    from ckpt_tui.render.summary import summary_json
+
+    weight = torch.nn.Parameter(torch.ones(2, 3))
+    odd = {
+        'q"uote\\back\nline': torch.ones(0),
+        "\x1b[2J\x85\u202eevil\u2028": torch.ones(()),
+        "ünï·cødé": weight,
+        "view": weight.data.t(),
+        "nested": {"int8": torch.zeros(4, 1, 2, dtype=torch.int8), "bf16": torch.zeros(3, dtype=torch.bfloat16)},
+    }
+    torch.save(odd, tmp_path / "odd.pt")
+    for path in [tmp_path / "odd.pt", *SAMPLES]:
+        ckpt = read_checkpoint(path)
+        summary = summarize(ckpt)
+        emit_json(summary_json(summary, ckpt))
+        expected = capsys.readouterr().out
+        emit_summary_json(summary, ckpt)
+        assert capsys.readouterr().out == expected, path.name
