@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from math import prod
 
+from ckpt_tui.dtypes import itemsize
 from ckpt_tui.model import TensorInfo
 
 
@@ -21,13 +23,21 @@ class TensorGroup:
     def name(self) -> str:
         return self.prefix.rpartition(".")[2]
 
-    @cached_property
+    @property
     def numel(self) -> int:
-        return sum(info.numel for _, info in self.items)
+        return self._totals[0]
+
+    @property
+    def nbytes(self) -> int:
+        return self._totals[1]
 
     @cached_property
-    def nbytes(self) -> int:
-        return sum(info.nbytes for _, info in self.items)
+    def _totals(self) -> tuple[int, int]:
+        """(elements, bytes) in one lean pass: a group label needs both, over up to every tensor."""
+        numel_by_dtype: dict[str, int] = {}
+        for _, info in self.items:
+            numel_by_dtype[info.dtype] = numel_by_dtype.get(info.dtype, 0) + prod(info.shape)
+        return sum(numel_by_dtype.values()), sum(n * itemsize(d) for d, n in numel_by_dtype.items())
 
     def children(self) -> list[TensorGroup | TensorInfo]:
         """Sub-groups and tensors one level down, in order of first appearance."""
