@@ -226,38 +226,37 @@ class EntryBuilder:
         return Entry(Kind.OPAQUE, recipe.cls.qualname, recipe, self._items(pairs, path))
 
     def _tensor(self, raw: RawTensor, path: tuple[Key, ...], key: str | None = None) -> TensorInfo:
+        ref, offset, shape, stride, dtype, requires_grad, parameter, quantization, subclass = raw
         if key is None:
             key = ".".join(map(str, path))
-        if raw.dtype not in ITEMSIZE:
-            raise InvalidCheckpointError(f"tensor '{key}' has unknown dtype {raw.dtype!r}", self._path)
-        storage = (
-            self._storage(raw.storage, raw.dtype) if raw.storage else Storage(self._path, "", raw.dtype, 0, "meta")
-        )
+        if dtype not in ITEMSIZE:
+            raise InvalidCheckpointError(f"tensor '{key}' has unknown dtype {dtype!r}", self._path)
+        storage = self._storage(ref, dtype) if ref else Storage(self._path, "", dtype, 0, "meta")
         info = _tensor_info(
             key,
-            raw.dtype,
-            raw.shape,
-            raw.stride,
+            dtype,
+            shape,
+            stride,
             storage,
-            raw.offset,
-            raw.requires_grad,
-            raw.parameter,
-            _quantization(raw.quantization),
+            offset,
+            requires_grad,
+            parameter,
+            _quantization(quantization) if quantization else None,
         )
-        shape, stride, end = raw.shape, raw.stride, raw.offset + 1  # what _validate accepts, checked quickly:
-        if len(shape) == len(stride) and raw.offset >= 0:
+        end = offset + 1  # what _validate accepts, checked quickly; anything else goes to _validate
+        if len(shape) == len(stride) and offset >= 0:
             for n, s in zip(shape, stride, strict=True):
-                if n <= 0 or s < 0:  # an empty tensor (extent 0) or a bad stride: _validate decides
+                if n <= 0 or s < 0:  # an empty tensor (extent 0) or a bad stride
                     end = -1
                     break
                 end += (n - 1) * s
         else:
             end = -1
         if not 0 < end <= storage.numel:
-            _validate(info, self._path, meta=raw.storage is None)
-        if raw.subclass:
-            self.notes.add(f"tensor subclass {raw.subclass} is shown as a plain tensor")
-        if raw.quantization:
+            _validate(info, self._path, meta=ref is None)
+        if subclass:
+            self.notes.add(f"tensor subclass {subclass} is shown as a plain tensor")
+        if quantization:
             self.notes.add("quantized tensors are shown with their integer storage and quantizer")
         return info
 

@@ -266,6 +266,17 @@ def _token_run(index_bits: int) -> re.Pattern[bytes]:
 
 def storage_from_pid(pid: Any) -> StorageRef:
     """Decode torch's persistent id: ('storage', type, key, location, numel[, view_metadata])."""
+    if type(pid) is tuple and len(pid) == 5:  # the common case, checked in a few exact type tests
+        tag, storage_type, key, location, numel = pid
+        if (
+            tag == "storage"
+            and type(storage_type) is StorageType
+            and type(key) is str
+            and type(location) is str
+            and type(numel) is int
+            and numel >= 0
+        ):  # StorageRef(...) without the NamedTuple's Python-level __new__
+            return _new_tuple(StorageRef, (key, storage_type.dtype, numel, location, None))
     if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
         raise pickle.UnpicklingError(f"unexpected persistent id {str(pid)[:80]}")
     storage_type, key, location, numel = pid[1:5]
@@ -279,8 +290,7 @@ def storage_from_pid(pid: Any) -> StorageRef:
         if not all(type(v) is int and v >= 0 for v in (view_offset, view_size)):
             raise pickle.UnpicklingError("malformed storage view")
         return StorageRef(str(key), storage_type.dtype, numel, location, (view_offset, view_size))
-    # StorageRef(...) without the NamedTuple's Python-level __new__: this runs for every tensor
-    return _new_tuple(StorageRef, (key if type(key) is str else str(key), storage_type.dtype, numel, location, None))
+    return StorageRef(str(key), storage_type.dtype, numel, location)
 
 
 _new_tuple = tuple.__new__
