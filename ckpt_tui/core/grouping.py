@@ -44,15 +44,15 @@ class TensorGroup:
         start = len(self.prefix) + 1 if self.prefix else 0
         order: dict[str, list[tuple[str, TensorInfo]] | TensorInfo] = {}
         leaves: list[TensorInfo] = []
-        for key, info in self.items:
-            head, dot, _ = key[start:].partition(".")
+        for item in self.items:  # the item tuples are reused: no new objects per tensor for the GC to track
+            head, dot, _ = item[0][start:].partition(".")
             if not dot:
-                leaves.append(info)
-                order.setdefault("\0" + head, info)
+                leaves.append(item[1])
+                order.setdefault("\0" + head, item[1])
             else:
                 bucket = order.setdefault(head, [])
                 if isinstance(bucket, list):
-                    bucket.append((key, info))
+                    bucket.append(item)
         out: list[TensorGroup | TensorInfo] = []
         for head, value in order.items():
             if isinstance(value, list):

@@ -87,17 +87,15 @@ def summarize(ckpt: Checkpoint) -> Summary:
 
 
 def shared_storage_notices(tensors: dict[str, TensorInfo]) -> list[Notice]:
-    """One notice per storage that backs more than one tensor key (tied weights, views), in the order of their
-    first tensors."""
-    by_key: dict[str, list[tuple[int, str, str, str | None]]] = defaultdict(list)  # a str's hash is cached
-    for i, (key, info) in enumerate(tensors.items()):
-        s = info.storage
-        if s.key:  # meta tensors have no storage to share
-            by_key[s.key].append((i, key, s.file, s.member))
-    shared = sorted(use + (storage_key,) for storage_key, uses in by_key.items() if len(uses) > 1 for use in uses)
+    """One notice per storage that backs more than one tensor key (tied weights, views)."""
+    # storage keys used more than once, counted first: no object per tensor (100k-tensor files share almost none)
+    uses = Counter(info.storage.key for info in tensors.values())
+    shared = {key for key, n in uses.items() if n > 1 and key}  # meta tensors (no key) share nothing
     users: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
-    for _, key, file, member, storage_key in shared:  # in file order, as if grouped in one pass
-        users[(file, storage_key, member)].append(key)
+    for key, info in tensors.items() if shared else ():
+        s = info.storage
+        if s.key in shared:
+            users[(s.file, s.key, s.member)].append(key)
     out = []
     for keys in users.values():
         if len(keys) > 1:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import ClassVar
 
 from rich.console import Group, RenderableType
@@ -20,7 +20,7 @@ from ckpt_tui.core.optimizer import optimizer_reports
 from ckpt_tui.core.summary import Summary, summarize
 from ckpt_tui.errors import CkptError
 from ckpt_tui.formats import read_checkpoint
-from ckpt_tui.model import Checkpoint, Notice, Severity, Storage, TensorInfo
+from ckpt_tui.model import Checkpoint, Notice, Severity, TensorInfo
 from ckpt_tui.render import human_bytes, printable
 from ckpt_tui.render.optimizer import optimizer_renderable
 from ckpt_tui.render.summary import notices_renderable
@@ -203,13 +203,11 @@ class InspectScreen(Screen[None]):
 
 def _shared_keys(ckpt: Checkpoint) -> dict[str, list[str]]:
     """For each tensor whose storage backs others: the other keys."""
-    by_key: dict[str, list[tuple[str, Storage]]] = defaultdict(list)  # by storage key first: a str's hash is cached
-    for key, info in ckpt.tensors.items():
-        if info.storage.key:
-            by_key[info.storage.key].append((key, info.storage))
+    # storage keys used more than once, counted first: no object per tensor (100k-tensor files share almost none)
+    uses = Counter(info.storage.key for info in ckpt.tensors.values())
+    shared = {key for key, n in uses.items() if n > 1 and key}
     by_storage: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
-    for uses in by_key.values():
-        if len(uses) > 1:  # 100k-tensor files: almost never
-            for key, s in uses:
-                by_storage[(s.file, s.key, s.member)].append(key)
+    for key, info in ckpt.tensors.items() if shared else ():
+        if info.storage.key in shared:
+            by_storage[(info.storage.file, info.storage.key, info.storage.member)].append(key)
     return {k: [o for o in keys if o != k] for keys in by_storage.values() if len(keys) > 1 for k in keys}
