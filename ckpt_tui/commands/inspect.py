@@ -9,13 +9,14 @@ from math import prod
 from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.commands._common import add_device, add_unsafe, open_checkpoint
+from ckpt_tui.commands._output import console, emit_json
 from ckpt_tui.core.devices import needs_values
 from ckpt_tui.dtypes import itemsize
 from ckpt_tui.errors import ExitCode
-from ckpt_tui.model import Checkpoint, TensorInfo
+from ckpt_tui.model import Checkpoint, NoticeCode, TensorInfo
 
 if TYPE_CHECKING:
-    from ckpt_tui.core.summary import Summary
+    from ckpt_tui.reports import Summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -34,7 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckpt_tui.cli import console, emit_json
     from ckpt_tui.core.summary import summarize
     from ckpt_tui.render.summary import summary_json, summary_renderable
 
@@ -60,20 +60,18 @@ def run(args: argparse.Namespace) -> int:
             from ckpt_tui.render.stats_table import stats_table
 
             out.print(stats_table(stats))
-    inconsistent = any(n.code == "shard-consistency" for n in summary.notices)
+    inconsistent = any(n.code == NoticeCode.SHARD_CONSISTENCY for n in summary.notices)
     return ExitCode.FAILED if args.strict and inconsistent else ExitCode.OK
 
 
 def emit_summary_json(summary: Summary, ckpt: Checkpoint) -> None:
     """What `emit_json(summary_json(summary, ckpt))` writes to a pipe, with the tensor rows formatted directly
     (not built as 100k dicts for json.dumps): a third of the time of `inspect --json` on 100k tensors."""
-    from ckpt_tui.cli import _RAW_IN_JSON
+    from ckpt_tui.commands._output import _RAW_IN_JSON
     from ckpt_tui.render.summary import summary_json
 
     head = json.dumps(summary_json(summary, _NoTensors()), ensure_ascii=False, default=str)  # type: ignore[arg-type]
     if not head.endswith('"tensors": []}'):  # summary_json changed shape: the generic way
-        from ckpt_tui.cli import emit_json
-
         emit_json(summary_json(summary, ckpt))
         return
     text = "".join((head[:-2], ", ".join(_tensor_rows(ckpt.tensors)), "]}"))

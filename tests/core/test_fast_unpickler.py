@@ -322,7 +322,7 @@ def test_a_big_state_dict_takes_the_fast_path_by_default(tmp_path: Path) -> None
 def test_streamed_inspect_json_is_what_emit_json_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """inspect --json to a pipe formats tensor rows directly: byte for byte what json.dumps of the document gives."""
     torch = pytest.importorskip("torch")
-    from ckpt_tui.cli import emit_json
+    from ckpt_tui.commands._output import emit_json
     from ckpt_tui.commands.inspect import emit_summary_json
     from ckpt_tui.core.summary import summarize
     from ckpt_tui.render.summary import summary_json
