@@ -85,13 +85,22 @@ class _NoTensors:
 def _tensor_rows(tensors: dict[str, TensorInfo]) -> list[str]:
     """summary_json's tensor rows as json.dumps writes them (same keys, order, separators and escapes)."""
     string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses, in C
+    ints: dict[tuple[int, ...], str] = {}  # "4, 4" for (4, 4): shapes and strides repeat
+    texts: dict[str, str] = {}  # dtypes and devices, escaped once
     rows = []
     for key, t in tensors.items():
-        shape, stride, storage = t.shape, t.stride, t.storage
+        shape, stride, storage, dtype = t.shape, t.stride, t.storage, t.dtype
+        shape_text = ints.get(shape)
+        if shape_text is None:
+            shape_text = ints[shape] = ", ".join(map(str, shape))
+        stride_text = ints.get(stride)
+        if stride_text is None:
+            stride_text = ints[stride] = ", ".join(map(str, stride))
+        dtype_text = texts.get(dtype) or texts.setdefault(dtype, string(dtype))
+        device_text = texts.get(storage.device) or texts.setdefault(storage.device, string(storage.device))
         rows.append(
-            f'{{"key": {string(key)}, "dtype": {string(t.dtype)}, "shape": [{", ".join(map(str, shape))}], '
-            f'"stride": [{", ".join(map(str, stride))}], "nbytes": {prod(shape) * itemsize(t.dtype)}, '
-            f'"device": {string(storage.device)}, "storage": {string(storage.key)}, '
+            f'{{"key": {string(key)}, "dtype": {dtype_text}, "shape": [{shape_text}], "stride": [{stride_text}], '
+            f'"nbytes": {prod(shape) * itemsize(dtype)}, "device": {device_text}, "storage": {string(storage.key)}, '
             f'"parameter": {"true" if t.is_parameter else "false"}}}'
         )
     return rows
