@@ -139,11 +139,17 @@ class EntryBuilder:
         self._memo: dict[int, tuple[Entry, Any]] = {}
         self._active: set[int] = set()
         self.notes: set[str] = set()
+        # Checkpoint.tensors, gathered while building (its walk costs as much again on 100k tensors); None where
+        # the tree is not a plain nesting of containers (tensors in pickled attributes, bare storages, a tensor
+        # at the root, an empty first key): Checkpoint.tensors then walks the tree
+        self.tensors: dict[str, TensorInfo] | None = {}
+        self._in_attrs = 0
 
     def build(self, obj: Any, path: tuple[Key, ...] = ()) -> Entry:
         if isinstance(obj, PRIMITIVES):
             return Entry(Kind.VALUE, type(obj).__name__, obj)
         if type(obj) is RawTensor:  # a leaf, never part of a cycle: no memo needed (the common case, made fast)
+            self.tensors = None
             return Entry(Kind.TENSOR, "torch.Tensor", self._tensor(obj, path))
         if len(path) > MAX_DEPTH:
             raise InvalidCheckpointError(f"objects nested deeper than {MAX_DEPTH} levels", self._path)
@@ -162,11 +168,17 @@ class EntryBuilder:
 
     def _convert(self, obj: Any, path: tuple[Key, ...]) -> Entry:
         if isinstance(obj, RawTensor):
+            self.tensors = None
             return Entry(Kind.TENSOR, "torch.Tensor", self._tensor(obj, path))
         if isinstance(obj, StorageRef):
+            self.tensors = None
             return self._bare_storage(obj, path)
         if isinstance(obj, OpaqueDict):
-            attrs = self._items(obj.attrs.items(), path)
+            self._in_attrs += 1
+            try:
+                attrs = self._items(obj.attrs.items(), path)
+            finally:
+                self._in_attrs -= 1
             return Entry(Kind.MAPPING, obj.qualname, None, self._items(obj.items(), path), attrs)
         if type(obj) is dict:
             return Entry(Kind.MAPPING, "dict", None, self._items(obj.items(), path))
@@ -179,11 +191,19 @@ class EntryBuilder:
     def _items(self, pairs: Any, path: tuple[Key, ...]) -> tuple[tuple[Key, Entry], ...]:
         out = []
         prefix = ".".join(map(str, path)) + "." if path else ""  # tensor keys: the dotted path
+        tensors = self.tensors
+        if tensors is not None and path and path[0] == "":  # see __init__
+            tensors = self.tensors = None
         for k, v in pairs:
             key = k if type(k) is str else _key(k)
             if type(v) is RawTensor:  # the common case, inlined: a state dict's values
                 info = self._tensor(v, (*path, key), prefix + key if type(key) is str else None)
                 out.append((key, _tensor_entry(info)))
+                if tensors is not None:
+                    if self._in_attrs:  # a tensor in pickled attributes (which the walk does not visit)
+                        tensors = self.tensors = None
+                    else:
+                        tensors[info.key] = info
             else:
                 out.append((key, self.build(v, (*path, key))))
         return tuple(out)

@@ -67,7 +67,10 @@ def build_checkpoint(
     root = builder.build(raw)
     found = [notice_for_global(name, n) for name, n in unpickler.unknown_globals.items()]
     found += [Notice(NoticeCode.REPRESENTATION, Severity.INFO, note) for note in sorted(builder.notes)]
-    return Checkpoint(path, fmt, root, size, tuple(notices + found))
+    checkpoint = Checkpoint(path, fmt, root, size, tuple(notices + found))
+    if builder.tensors is not None:  # what the `tensors` cached property would compute, gathered while building
+        checkpoint.__dict__["tensors"] = builder.tensors
+    return checkpoint
 
 
 def _one_line(error: BaseException) -> str:

@@ -56,7 +56,9 @@ def outcome(read: Callable[[], Checkpoint]) -> tuple[str, Any]:
         ckpt = read()
     except CkptError as e:
         return "error", (type(e).__name__, str(e))
-    return "ok", (ckpt.format, ckpt.notices, shape_of(ckpt.root, {}))
+    walked = type(ckpt).tensors.func(ckpt)  # type: ignore[attr-defined] # what the cached property computes
+    assert list(ckpt.tensors.items()) == list(walked.items()), "tensors gathered while building differ from a walk"
+    return "ok", (ckpt.format, ckpt.notices, shape_of(ckpt.root, {}), list(ckpt.tensors.items()))
 
 
 def shape_of(entry: Entry, seen: dict[int, int]) -> Any:
@@ -343,3 +345,35 @@ def test_streamed_inspect_json_is_what_emit_json_writes(tmp_path: Path, capsys: 
         expected = capsys.readouterr().out
         emit_summary_json(summary, ckpt)
         assert capsys.readouterr().out == expected, path.name
+
+
+def test_tensors_gathered_while_building_match_a_walk(tmp_path: Path) -> None:
+    """Checkpoint.tensors comes from the builder where the tree allows it: the same keys, order and infos as the
+    walk over the entry tree, on trees made to differ (empty keys, dotted keys, sharing, attributes, cycles)."""
+    torch = pytest.importorskip("torch")
+    from collections import OrderedDict
+
+    t, u = torch.ones(2), torch.zeros(3)
+    shared = {"w": t, "v": u}
+    with_attrs: Any = OrderedDict(a=t)
+    with_attrs._metadata = {"hidden": u, "": {"v": 1}}
+    cyclic: list[Any] = [t]
+    cyclic.append(cyclic)
+    trees = {
+        "empty first key": {"": {"w": t, "": {"x": u}}, "b": u},
+        "dotted keys": {"a.b": t, "a": {"b": u}, "c": [t, {"d": u}]},
+        "shared": {"x": shared, "y": shared, "z": {"in": shared}},
+        "attrs": {"m": with_attrs, "n": u},
+        "cycle": {"c": cyclic},
+        "root tensor": t,
+        "root list": [t, {"a": u}, (t, u)],
+        "int keys": {0: t, 1: {2: u, (3, 4): t}, None: u, 1.5: t},
+        "module": torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2)),
+    }
+    for name, tree in trees.items():
+        torch.save(tree, tmp_path / "t.pt")
+        for enabled in (True, False):
+            with fast_path(enabled):
+                kind, result = outcome(lambda: read_checkpoint(tmp_path / "t.pt"))  # asserts gathered == walked
+            assert kind == "ok", name
+            assert result[-1], name  # some tensors were found
