@@ -138,7 +138,9 @@ def fast_load(data: bytes, persistent_load: PersistentLoad) -> tuple[Any, AllowL
         return None
     unpickler = FastUnpickler(io.BufferedReader(io.BytesIO(data), 1 << 20), persistent_load)
     try:
-        return unpickler.load(), unpickler
+        result = unpickler.load()
+        unpickler.memo.clear()  # the memo holds every intermediate object (argument tuples, ids): free them now
+        return result, unpickler
     except Exception:  # noqa: BLE001 - any error: the pure-Python unpickler reads it again and owns the outcome
         return None
 
