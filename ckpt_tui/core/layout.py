@@ -106,7 +106,6 @@ def find_schedulers(ckpt: Checkpoint) -> list[Located]:
 
 def detect_framework(ckpt: Checkpoint) -> str:
     root = ckpt.root
-    names = {str(k) for k, _ in root.children}
     labels = {
         CheckpointFormat.SAFETENSORS: "safetensors weights",
         CheckpointFormat.DCP: "torch.distributed.checkpoint directory",
@@ -118,12 +117,15 @@ def detect_framework(ckpt: Checkpoint) -> str:
     if CheckpointFormat(ckpt.format).is_sharded:
         return f"{ckpt.format.replace('-', ' ')} set"
     if ckpt.format == CheckpointFormat.DIRECTORY:
+        names = {str(k) for k, _ in root.children}
         if "trainer_state" in names:
             return "Hugging Face Trainer checkpoint"
         if any(n.startswith("random_states") for n in names):
             return "accelerate save_state directory"
         return "training directory"
-    if "pytorch-lightning_version" in names or {"state_dict", "optimizer_states", "loops"} <= names:
+    # child() finds keys by their string form, like a set of str(key) would (its index is built once, then reused)
+    lightning = ("state_dict", "optimizer_states", "loops")
+    if root.child("pytorch-lightning_version") is not None or all(root.child(n) is not None for n in lightning):
         return "PyTorch Lightning checkpoint"
     if root.kind is Kind.OPAQUE and root.child(Marker.MODULE_STATE) is not None:
         return f"whole pickled module ({root.type_name})"

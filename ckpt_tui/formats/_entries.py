@@ -197,7 +197,7 @@ class EntryBuilder:
         for k, v in pairs:
             key = k if type(k) is str else _key(k)
             if type(v) is RawTensor:  # the common case, inlined: a state dict's values
-                info = self._tensor(v, (*path, key), prefix + key if type(key) is str else None)
+                info = self._tensor(v, path, prefix + (key if type(key) is str else str(key)))
                 out.append((key, _tensor_entry(info)))
                 if tensors is not None:
                     if self._in_attrs:  # a tensor in pickled attributes (which the walk does not visit)
@@ -276,12 +276,18 @@ class EntryBuilder:
         return Entry(Kind.OPAQUE, recipe.cls.qualname, recipe, self._items(pairs, path))
 
     def _tensor(self, raw: RawTensor, path: tuple[Key, ...], key: str | None = None) -> TensorInfo:
+        """The TensorInfo of `raw` at `path`, or under the dotted `key` (a child's: `path` is its parent's)."""
         ref, offset, shape, stride, dtype, requires_grad, parameter, quantization, subclass = raw
         if key is None:
             key = ".".join(map(str, path))
         if dtype not in ITEMSIZE:
             raise InvalidCheckpointError(f"tensor '{key}' has unknown dtype {dtype!r}", self._path)
-        storage = self._storage(ref, dtype) if ref else Storage(self._path, "", dtype, 0, "meta")
+        if ref is None:
+            storage = Storage(self._path, "", dtype, 0, "meta")
+        else:
+            storage = self._to_storage(ref)
+            if storage.dtype != dtype:  # a typed storage read through a view of another dtype
+                storage = self._storage(ref, dtype)
         info = _tensor_info(
             key,
             dtype,
