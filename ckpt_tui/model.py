@@ -60,6 +60,7 @@ class NoticeCode(StrEnum):
     LEGACY_FORMAT = "legacy-format"
     PLAIN_PICKLE = "plain-pickle"
     SAFETENSORS_METADATA = "safetensors-metadata"
+    SAFETENSORS_ALIAS = "safetensors-alias"  # tied names stored once, read back from __metadata__
     SHARDS = "shards"
     SHARD_CONSISTENCY = "shard-consistency"
     LAYOUT = "layout"

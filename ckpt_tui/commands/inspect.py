@@ -28,7 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("path", help="checkpoint file")
     p.add_argument("--json", action="store_true", help="machine-readable output (see README: JSON schema)")
     p.add_argument("--stats", action="store_true", help="also read every tensor, one at a time, for its statistics")
-    p.add_argument("--strict", action="store_true", help="exit 1 when a shard set is inconsistent (see notices)")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a shard set is inconsistent (see notices) or, with --stats, when a tensor holds NaN/Inf",
+    )
     add_device(p)
     add_unsafe(p)
     p.set_defaults(run=run)
@@ -36,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from ckpt_tui.core.summary import summarize
+    from ckpt_tui.render import printable
     from ckpt_tui.render.summary import summary_json, summary_renderable
 
     if args.stats:
@@ -61,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
 
             out.print(stats_table(stats))
     inconsistent = any(n.code == NoticeCode.SHARD_CONSISTENCY for n in summary.notices)
-    return ExitCode.FAILED if args.strict and inconsistent else ExitCode.OK
+    nonfinite = [k for k, s in (stats or {}).items() if s.nan_count or s.inf_count]
+    if args.strict and nonfinite:
+        shown = ", ".join(nonfinite[:5]) + (f" (+{len(nonfinite) - 5} more)" if len(nonfinite) > 5 else "")
+        print(f"ckpt-tui: {len(nonfinite)} tensors hold NaN/Inf: {printable(shown)}", file=sys.stderr)
+    return ExitCode.FAILED if args.strict and (inconsistent or nonfinite) else ExitCode.OK
 
 
 def emit_summary_json(summary: Summary, ckpt: Checkpoint) -> None:
@@ -70,16 +79,22 @@ def emit_summary_json(summary: Summary, ckpt: Checkpoint) -> None:
     from ckpt_tui.commands._output import _RAW_IN_JSON
     from ckpt_tui.render.summary import summary_json
 
-    head = json.dumps(summary_json(summary, _NoTensors()), ensure_ascii=False, default=str)  # type: ignore[arg-type]
-    if not head.endswith('"tensors": []}'):  # summary_json changed shape: the generic way
-        emit_json(summary_json(summary, ckpt))
+    head = json.dumps(summary_json(summary, _Tensors({})), ensure_ascii=False, default=str)  # type: ignore[arg-type]
+    rows = _tensor_rows(ckpt.tensors)
+    first = dict(list(ckpt.tensors.items())[:1])  # the first row, the generic way: the two must agree
+    sample = json.dumps(summary_json(summary, _Tensors(first)), ensure_ascii=False, default=str)  # type: ignore[arg-type]
+    if not head.endswith('"tensors": []}') or sample != "".join((head[:-2], *rows[:1], "]}")):
+        emit_json(summary_json(summary, ckpt))  # summary_json changed its shape: the generic way
         return
-    text = "".join((head[:-2], ", ".join(_tensor_rows(ckpt.tensors)), "]}"))
+    text = "".join((head[:-2], ", ".join(rows), "]}"))
     sys.stdout.write(_RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
-class _NoTensors:
-    tensors: dict[str, TensorInfo] = {}  # noqa: RUF012 - never mutated
+class _Tensors:
+    """A stand-in for the checkpoint: summary_json reads only its tensors."""
+
+    def __init__(self, tensors: dict[str, TensorInfo]) -> None:
+        self.tensors = tensors
 
 
 def _tensor_rows(tensors: dict[str, TensorInfo]) -> list[str]:
