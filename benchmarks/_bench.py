@@ -66,6 +66,12 @@ def report(title: str, results: dict[str, Sample], baseline: str) -> None:
         print(f"  {name:44} {s.seconds:7.3f}s {s.peak_rss_mb:8.0f}MB {s.seconds / base:10.2f}x")
 
 
+def goal(label: str, value: float, limit: float, unit: str = "s") -> None:
+    """One line that says whether a target of issue 16 is met: `value` must be at most `limit`."""
+    verdict = "met" if value <= limit else "NOT MET"
+    print(f"  goal: {label} {value:.3f}{unit} <= {limit:g}{unit}: {verdict}")
+
+
 def python_snippet(code: str) -> list[str]:
     return [PY, "-c", code]
 

@@ -31,6 +31,12 @@ STORAGE_MODULES = frozenset({"torch", "torch.storage", "torch.cuda"})
 
 
 def _ints(value: Any, what: str) -> tuple[int, ...]:
+    if type(value) is tuple:  # the common case first: this runs twice for every tensor
+        for v in value:
+            if type(v) is not int:
+                break
+        else:
+            return value
     if isinstance(value, tuple | list):
         for v in value:  # a plain loop: this runs for every tensor, and generators cost more
             if type(v) is not int:
@@ -48,10 +54,15 @@ def _storage(value: Any) -> StorageRef:
 
 def rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> RawTensor:
     requires_grad = bool(rest[0]) if rest else False
-    ref = _storage(storage)
+    ref = storage if type(storage) is StorageRef else _storage(storage)
     if type(offset) is not int:
         raise pickle.UnpicklingError("tensor storage offset must be an int")
-    return RawTensor(ref, offset, _ints(size, "shape"), _ints(stride, "stride"), ref.dtype, requires_grad)
+    # RawTensor(...) without the NamedTuple's Python-level __new__ (this runs for every tensor); defaults last
+    fields = (ref, offset, _ints(size, "shape"), _ints(stride, "stride"), ref.dtype, requires_grad, False, None, None)
+    return _new_tuple(RawTensor, fields)
+
+
+_new_tuple = tuple.__new__
 
 
 def rebuild_tensor_v3(
