@@ -38,6 +38,8 @@ class Remedy(StrEnum):
     SAFETENSORS_OUTPUT = "convert to safetensors, or save its state_dict()"
     SAFETENSORS_ONLY_OPTIONS = "dtype, shard size, all tensors and key apply to safetensors output"
     IMPORT_PATH = "is it on PYTHONPATH?"
+    SAFETENSORS_TENSORS = "a safetensors output writes its tensors"
+    CARRY_UNSAFE = "convert to safetensors, or carry them on purpose (the output is then no safer than the input)"
 
 
 class CkptError(Exception):

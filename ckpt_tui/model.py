@@ -219,6 +219,9 @@ class Entry:
     value: object = None
     children: tuple[tuple[Key, Entry], ...] = ()
     attrs: tuple[tuple[Key, Entry], ...] = ()  # pickled alongside a container, e.g. a state dict's `_metadata`
+    # the global that rebuilt a numpy array or scalar, as the file named it (`numpy.core.multiarray` before numpy 2,
+    # `numpy._core.multiarray` after): a writer names it again exactly, so allowlists written for the input still fit
+    origin: GlobalRef | None = None
     _index: dict[str, int] | None = field(default=None, init=False, repr=False)
 
     @property

@@ -444,6 +444,8 @@ class ConvertReport:
     not_carried: tuple[tuple[str, str], ...]
     verified: bool
     cast: str | None
+    notices: tuple[str, ...] = ()  # carried, but not as they were; inputs that are symlinks leaving their directory
+    unsafe_globals: tuple[str, ...] = ()  # --to pth --carry-unsafe-globals: what the output names that can run code
 
 
 # audit: can training resume from a checkpoint (core/audit.py)

@@ -27,6 +27,9 @@ REMEDIES = {
     Remedy.SAFETENSORS_OUTPUT: "use --to safetensors, or save its state_dict()",
     Remedy.SAFETENSORS_ONLY_OPTIONS: "--dtype, --max-shard-size, --all and --key apply to safetensors output",
     Remedy.IMPORT_PATH: "is it on PYTHONPATH? see --path",
+    Remedy.SAFETENSORS_TENSORS: "--to safetensors writes its tensors",
+    Remedy.CARRY_UNSAFE: "use --to safetensors, or --carry-unsafe-globals to copy them (the output is then no safer "
+    "than the input)",
 }
 
 
