@@ -8,26 +8,34 @@ from textual.message import Message
 
 from ckpt_tui.core.check import LoadReport
 from ckpt_tui.core.diff import DiffReport
+from ckpt_tui.core.optimizer import OptimizerReport
 from ckpt_tui.core.stats import Histogram, TensorStats
 from ckpt_tui.model import Checkpoint
 
 
 @dataclass
-class StatsComputed(Message):
-    stats: TensorStats
+class Progressed(Message):
+    """The one progress message: `done` of `total` of the work on `key`; a newer one replaces it in the queue."""
+
+    key: str
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, Progressed) and message.key == self.key
 
 
 @dataclass
-class StatsFailed(Message):
-    key: str
+class WorkFailed(Message):
+    """Sent to the widget that started a worker that failed (the app has already shown the error)."""
+
+    group: str
     error: str
 
 
 @dataclass
-class StatsProgressed(Message):
-    key: str
-    done: int
-    total: int
+class StatsComputed(Message):
+    stats: TensorStats
 
 
 @dataclass
@@ -44,12 +52,6 @@ class DiffDetailComputed(Message):
 
 
 @dataclass
-class WorkFailed(Message):
-    title: str
-    error: str
-
-
-@dataclass
 class CheckFinished(Message):
     report: LoadReport
 
@@ -57,3 +59,8 @@ class CheckFinished(Message):
 @dataclass
 class OtherCheckpointRead(Message):
     ckpt: Checkpoint
+
+
+@dataclass
+class OptimizerMapped(Message):
+    reports: list[tuple[OptimizerReport, dict[int, float]]]  # each optimizer with its groups' steps

@@ -55,9 +55,20 @@ def test_frozen_parameters_with_telling_shapes_are_skipped(tmp_path: Path) -> No
     ]
 
 
-def test_frozen_parameters_with_repeating_shapes_are_refused(tmp_path: Path) -> None:
+def test_frozen_parameters_with_repeating_shapes_leave_only_those_unnamed(tmp_path: Path) -> None:
     model = TinyNet()  # encoder.0.bias, encoder.1.weight and encoder.1.bias are all [16]
     report = optimizer_reports(read_checkpoint(save_with_frozen(tmp_path / "c.pt", model.encoder[0], model)))[0]
+    assert [p.name for p in report.params] == [None, None, "head.weight", "head.bias"]
+    assert report.naming == "inferred" and "2 of 4 ambiguous" in report.naming_note
+
+
+def test_refused_when_no_parameter_can_be_told(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4))
+    opt = torch.optim.Adam(model[1].parameters())  # which of the three identical layers? the shapes cannot say
+    model(torch.randn(2, 4)).sum().backward()
+    opt.step()
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, tmp_path / "c.pt")
+    report = optimizer_reports(read_checkpoint(tmp_path / "c.pt"))[0]
     assert report.naming == "refused" and "ambiguous" in report.naming_note
 
 
