@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ckpt_tui.commands._common import add_device, add_unsafe, open_checkpoint
+from ckpt_tui.core.devices import needs_values
 from ckpt_tui.errors import ExitCode
 from ckpt_tui.model import Checkpoint
 
@@ -30,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from ckpt_tui.core.summary import summarize
     from ckpt_tui.render.summary import summary_json, summary_renderable
 
+    if args.stats:
+        needs_values(args.device, "--stats")
     ckpt = open_checkpoint(args.path, args.unsafe, args.device)
     summary = summarize(ckpt)
     stats = all_stats(ckpt, args.device) if args.stats else None

@@ -119,8 +119,11 @@ def detect_framework(ckpt: Checkpoint) -> str:
     if ckpt.format.startswith("sharded"):
         return f"{ckpt.format.replace('-', ' ')} set"
     if ckpt.format == "directory":
-        trainer = {"trainer_state", "optimizer", "scheduler"} & names or any(n.startswith("rng_state") for n in names)
-        return "Hugging Face Trainer checkpoint" if trainer and "trainer_state" in names else "training directory"
+        if "trainer_state" in names:
+            return "Hugging Face Trainer checkpoint"
+        if any(n.startswith("random_states") for n in names):
+            return "accelerate save_state directory"
+        return "training directory"
     if "pytorch-lightning_version" in names or {"state_dict", "optimizer_states", "loops"} <= names:
         return "PyTorch Lightning checkpoint"
     if root.kind is Kind.OPAQUE and root.child(MODULE_STATE) is not None:

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ckpt_tui.errors import CkptError, UnreadableError, UnsupportedFormatError
+from ckpt_tui.errors import UnreadableError, UnsupportedFormatError
 from ckpt_tui.model import Checkpoint, Storage
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -17,18 +17,22 @@ TAR_MAGIC_OFFSET = 257
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint's structure: no tensor bytes are read and nothing the file names is run."""
     path = os.fspath(path)
-    if os.path.isdir(path):
-        with _gc_paused():
-            return _read_directory(path)
-    size = _check_file(path)
-    with open(path, "rb") as f, _gc_paused():
-        head = f.read(512)
-        try:
-            return _dispatch(path, f, head, size)
-        except CkptError:
-            raise
-        except (OSError, MemoryError) as e:
-            raise UnreadableError(f"cannot read: {e}", path) from e
+    head = b""
+    try:
+        if os.path.isdir(path):
+            with _gc_paused():
+                return _read_directory(path)
+        size = _check_file(path)
+        with open(path, "rb") as f, _gc_paused():
+            head = f.read(512)
+            try:
+                return _dispatch(path, f, head, size)
+            except (OSError, MemoryError) as e:
+                raise UnreadableError(f"cannot read: {e}", path) from e
+    except (UnreadableError, UnsupportedFormatError) as e:
+        from ckpt_tui.formats import _foreign
+
+        raise _foreign.explain(path, head, e) from None
 
 
 @contextmanager
@@ -54,12 +58,23 @@ def _read_directory(path: str) -> Checkpoint:
     try:
         if dcp.is_dcp_dir(path):
             return dcp.read(path)
-        index = sharded.find_index(path)
-        if index and not sharded.is_trainer_dir(path):
-            return sharded.read_index(index)
+        weights = sharded.weights_file(path)
+        if weights and not sharded.is_trainer_dir(path):
+            return _read_model_directory(path, weights)
         return sharded.read_trainer_dir(path)
     except PermissionError as e:
         raise UnreadableError(f"permission denied: {e.filename}", path) from None
+
+
+def _read_model_directory(path: str, weights: str) -> Checkpoint:
+    """A released model (weights + config, no training state): its weights, the same whether sharded or not."""
+    from dataclasses import replace
+
+    from ckpt_tui.model import Notice, Severity
+
+    inner = read_checkpoint(weights)
+    note = Notice("layout", Severity.INFO, f"a model directory: weights from {os.path.basename(weights)}")
+    return replace(inner, path=path, notices=(note, *inner.notices))
 
 
 def _dispatch(path: str, f: object, head: bytes, size: int) -> Checkpoint:
