@@ -116,7 +116,7 @@ class TensorTree(Tree[Item]):
         if isinstance(data, TensorInfo) and room - label.cell_len > 12:
             label.append(f" {list(data.shape)} {data.dtype}", self.get_component_rich_style("tensor-tree--meta"))
         label.truncate(max(1, room - 1), overflow="ellipsis")
-        label.pad_right(max(0, room - label.cell_len))
+        label.append(" " * max(0, room - label.cell_len), style)
         for column, (value, component) in zip(self._columns, cells, strict=True):
             label.append(value.rjust(column.width), self.get_component_rich_style(component) + style)
         return label
