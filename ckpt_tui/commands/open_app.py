@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     served = "TEXTUAL_DRIVER" in os.environ  # textual-serve runs the app with its web driver, on pipes
     if not served and not (sys.stdout.isatty() and sys.stdin.isatty()):
-        print("ckpt-tui: not a terminal: printing `ckpt-tui inspect` output instead of opening the app", file=sys.stderr)
+        print("ckpt-tui: not a terminal: printing `inspect` output instead of opening the app", file=sys.stderr)
         from ckpt_tui.commands import inspect
 
         return inspect.run(argparse.Namespace(**vars(args), json=False, stats=False, strict=False))
