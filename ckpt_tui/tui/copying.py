@@ -57,4 +57,3 @@ def stats_text(stats: TensorStats) -> str:
         ("zeros", stats.zero_count),
     ]
     return "\n".join(f"{name}\t{value!r}" if isinstance(value, float) else f"{name}\t{value}" for name, value in rows)
-

@@ -65,7 +65,9 @@ def dangerous(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Checkpoint:
 @pytest.fixture
 def small_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Checkpoint:
     torch.manual_seed(0)
-    torch.save({"layer.weight": torch.randn(64, 3, 8, 8) * 1e-4, "layer.bias": torch.randn(64) * 1e-6}, tmp_path / "s.pt")
+    torch.save(
+        {"layer.weight": torch.randn(64, 3, 8, 8) * 1e-4, "layer.bias": torch.randn(64) * 1e-6}, tmp_path / "s.pt"
+    )
     monkeypatch.chdir(tmp_path)
     return read_checkpoint("s.pt")
 

@@ -116,7 +116,9 @@ async def test_diff_screen_shows_metrics_and_value_changes_first(fine_tune: tupl
 async def test_value_rows_and_one_sided_rows_say_what_they_are(tmp_path: Path) -> None:
     state = torch.load(REPO / "sample_checkpoints" / "state_dict.pth")
     torch.save({**state, "extra.weight": torch.ones(2)}, tmp_path / "b.pth")
-    app = CkptApp.for_diff(read_checkpoint(REPO / "sample_checkpoints/state_dict.pth"), read_checkpoint(tmp_path / "b.pth"), DiffOptions())
+    app = CkptApp.for_diff(
+        read_checkpoint(REPO / "sample_checkpoints/state_dict.pth"), read_checkpoint(tmp_path / "b.pth"), DiffOptions()
+    )
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         table = app.screen.query_one(DiffTable)
