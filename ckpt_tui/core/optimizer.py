@@ -8,42 +8,14 @@ exactly one fit exists; otherwise it refuses and says why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import cast
 
-from ckpt_tui.core.layout import Located, find_optimizers, find_state_dict, tensors_under
+from ckpt_tui.core.layout import find_optimizers, find_state_dict, tensors_under
 from ckpt_tui.dtypes import FLOATING
 from ckpt_tui.model import Checkpoint, Entry, Key, Kind, TensorInfo
+from ckpt_tui.reports import Located, Naming, OptimizerReport, ParamGroup, ParamState
 
 BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
-
-
-@dataclass(frozen=True, slots=True)
-class ParamGroup:
-    index: int
-    hyper: tuple[tuple[str, Entry], ...]  # lr, betas, weight_decay, ...
-    params: tuple[Key, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ParamState:
-    param_id: Key
-    name: str | None
-    group: int
-    state: tuple[tuple[str, Entry], ...]  # step, exp_avg, exp_avg_sq, momentum_buffer, ...
-    nbytes: int
-
-
-@dataclass(frozen=True, slots=True)
-class OptimizerReport:
-    located: Located
-    groups: tuple[ParamGroup, ...]
-    params: tuple[ParamState, ...]
-    naming: str  # "param_names" | "inferred" | "refused" | "none"
-    naming_note: str
-    optimizer_bytes: int
-    model_bytes: int
-    unmatched: tuple[str, ...] = field(default=())
 
 
 def optimizer_reports(ckpt: Checkpoint) -> list[OptimizerReport]:
@@ -125,14 +97,14 @@ def _groups(entry: Entry) -> list[ParamGroup]:
 
 def _names(
     entry: Entry, groups: list[ParamGroup], states: dict[Key, Entry], model: dict[str, TensorInfo]
-) -> tuple[dict[Key, str], str, str]:
+) -> tuple[dict[Key, str], Naming, str]:
     saved = _saved_names(entry)
     if saved:
-        return saved, "param_names", "names saved by the optimizer (param_groups[i]['param_names'])"
+        return saved, Naming.PARAM_NAMES, "names saved by the optimizer (param_groups[i]['param_names'])"
     if not any(g.params for g in groups):
-        return {}, "none", "the optimizer holds no parameters"
+        return {}, Naming.NONE, "the optimizer holds no parameters"
     if not model:
-        return {}, "refused", "no model state dict found to infer parameter names from"
+        return {}, Naming.REFUSED, "no model state dict found to infer parameter names from"
     candidates = [(k, t) for k, t in model.items() if t.dtype in FLOATING and not k.endswith(BUFFER_NAMES)]
     return _infer(groups, states, candidates)
 
@@ -156,7 +128,7 @@ MAX_STATES = 2_000_000  # reachable (parameter, positions) states kept in all; p
 
 def _infer(
     groups: list[ParamGroup], states: dict[Key, Entry], candidates: list[tuple[str, TensorInfo]]
-) -> tuple[dict[Key, str], str, str]:
+) -> tuple[dict[Key, str], Naming, str]:
     """Name optimizer ids by fitting them to the model's parameters by shape; name each id that every fit agrees on.
 
     torch numbers ids group by group, and each group lists its parameters in model order; the groups themselves
@@ -169,12 +141,12 @@ def _infer(
     total = sum(map(len, sequences))
     spare = len(candidates) - total
     if spare < 0:
-        return {}, "refused", f"the optimizer holds {-spare} more parameters than the model has"
+        return {}, Naming.REFUSED, f"the optimizer holds {-spare} more parameters than the model has"
     feasible = _feasible(sequences, [info.shape for _, info in candidates], spare)
     if feasible is None:
-        return {}, "refused", "too many ways to fit the optimizer's parameters to the model's to tell them apart"
+        return {}, Naming.REFUSED, "too many ways to fit the optimizer's parameters to the model's to tell them apart"
     if not feasible:
-        return {}, "refused", f"the shapes of {total} optimizer parameters do not fit the model's, in order"
+        return {}, Naming.REFUSED, f"the shapes of {total} optimizer parameters do not fit the model's, in order"
     names = {
         groups[g].params[p]: candidates[next(iter(found))][0] for (g, p), found in feasible.items() if len(found) == 1
     }
@@ -186,9 +158,9 @@ def _infer(
     if len(names) < total:
         why = "frozen parameters and repeated shapes" if spare else "parameters without state and repeated shapes"
         if not names:
-            return {}, "refused", f"ambiguous: {why} admit more than one fit"
+            return {}, Naming.REFUSED, f"ambiguous: {why} admit more than one fit"
         note += f"; {total - len(names)} of {total} ambiguous ({why})"
-    return names, "inferred", note
+    return names, Naming.INFERRED, note
 
 
 def _feasible(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ckpt_tui.errors import UnreadableError, UnsupportedFormatError
-from ckpt_tui.model import Checkpoint, Storage
+from ckpt_tui.model import Checkpoint, Storage, StorageSource
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 TAR_MAGIC_OFFSET = 257
@@ -70,10 +70,10 @@ def _read_model_directory(path: str, weights: str) -> Checkpoint:
     """A released model (weights + config, no training state): its weights, the same whether sharded or not."""
     from dataclasses import replace
 
-    from ckpt_tui.model import Notice, Severity
+    from ckpt_tui.model import Notice, NoticeCode, Severity
 
     inner = read_checkpoint(weights)
-    note = Notice("layout", Severity.INFO, f"a model directory: weights from {os.path.basename(weights)}")
+    note = Notice(NoticeCode.LAYOUT, Severity.INFO, f"a model directory: weights from {os.path.basename(weights)}")
     return replace(inner, path=path, notices=(note, *inner.notices))
 
 
@@ -109,7 +109,7 @@ def _check_file(path: str) -> int:
     return st.st_size
 
 
-IN_MEMORY = ("<loaded by --unsafe>", "<torch.distributed.checkpoint>")  # storages torch must materialise
+IN_MEMORY = frozenset(StorageSource)  # storages torch must materialise
 
 
 def has_byte_range(storage: Storage) -> bool:

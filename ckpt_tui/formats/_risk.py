@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ckpt_tui.model import Notice, Severity
+from ckpt_tui.model import Notice, NoticeCode, Severity
 
 _RUNS = "runs shell commands or other programs"
 _WRITES = "creates, changes or deletes files"
@@ -68,17 +68,17 @@ def notice_for_global(qualname: str, count: int) -> Notice:
     times = f" ({count}×)" if count > 1 else ""
     if qualname in _DATA_CLASSES:
         message = f"{qualname}{times}: a plain data class, shown from its pickled fields without importing it"
-        return Notice("unknown-global", Severity.INFO, message, qualname)
+        return Notice(NoticeCode.UNKNOWN_GLOBAL, Severity.INFO, message, qualname)
     module = qualname.split(".")[0]
     if module == "__torch__":
         message = f"{qualname}{times}: a TorchScript class; its compiled code is in the archive and is not run"
-        return Notice("torchscript-class", Severity.INFO, message, qualname)
+        return Notice(NoticeCode.TORCHSCRIPT_CLASS, Severity.INFO, message, qualname)
     reason = _reason(qualname)
     if reason:
         message = f"{qualname}{times}: not imported — it {reason}; torch.load(weights_only=False) would run it"
     else:
         message = f"{qualname}{times}: not imported — loading it would import '{module}' and run its code"
-    return Notice("unknown-global", Severity.WARNING, message, qualname)
+    return Notice(NoticeCode.UNKNOWN_GLOBAL, Severity.WARNING, message, qualname)
 
 
 def _reason(qualname: str) -> str | None:

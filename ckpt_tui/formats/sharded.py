@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError
-from ckpt_tui.model import Checkpoint, Entry, Kind, Notice, Severity
+from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Kind, Notice, NoticeCode, Severity
 
 MAX_JSON = 100 << 20
 INDEX_PATTERNS = ("*.safetensors.index.json", "*.bin.index.json", "*.pt.index.json", "*.index.json")
@@ -42,7 +42,6 @@ TRAINER_PARTS = {
 MODEL_DIR_PARTS = {"config.json", "generation_config.json"}
 # numbered parts: rng_state_0.pth (Trainer, one per process), random_states_0.pkl, custom_checkpoint_0.pkl (accelerate)
 NUMBERED_PARTS = (("rng_state", (".pth", ".pt")), ("random_states", (".pkl",)), ("custom_checkpoint", (".pkl",)))
-SHARD_CHECK = "shard-consistency"
 
 
 def find_index(directory: str) -> str | None:
@@ -92,11 +91,17 @@ def read_index(path: str) -> Checkpoint:
     if isinstance(declared, int) and shards and len(shards) == len(set(weight_map.values())) and declared != total:
         notices.append(_problem(f"metadata.total_size is {declared:,} but the mapped tensors hold {total:,} bytes"))
     for shard in shards.values():
-        notices += [n for n in shard.notices if n.code not in ("safetensors-metadata",)]
-    kind = "sharded-safetensors" if all(s.format == "safetensors" for s in shards.values()) else "sharded-torch"
+        notices += [n for n in shard.notices if n.code != NoticeCode.SAFETENSORS_METADATA]
+    kind = (
+        CheckpointFormat.SHARDED_SAFETENSORS
+        if all(s.format == CheckpointFormat.SAFETENSORS for s in shards.values())
+        else CheckpointFormat.SHARDED_TORCH
+    )
     notices.append(
         Notice(
-            "shards", Severity.INFO, f"{len(shards)} shards, {len(children)} tensors (index: {os.path.basename(path)})"
+            NoticeCode.SHARDS,
+            Severity.INFO,
+            f"{len(shards)} shards, {len(children)} tensors (index: {os.path.basename(path)})",
         )
     )
     size = sum(s.file_size for s in shards.values()) + os.path.getsize(path)
@@ -155,12 +160,19 @@ def read_trainer_dir(directory: str) -> Checkpoint:
             directory,
         )
     listing = ", ".join(n for n, _ in parts)
-    notices.insert(0, Notice("layout", Severity.INFO, f"a training directory with {len(parts)} parts: {listing}"))
+    notices.insert(
+        0, Notice(NoticeCode.LAYOUT, Severity.INFO, f"a training directory with {len(parts)} parts: {listing}")
+    )
     if skipped:
         shown = ", ".join(skipped[:8]) + (f" and {len(skipped) - 8} more" if len(skipped) > 8 else "")
-        notices.append(Notice("layout", Severity.INFO, f"not read (not a known part of a checkpoint): {shown}"))
+        message = f"not read (not a known part of a checkpoint): {shown}"
+        notices.append(Notice(NoticeCode.LAYOUT, Severity.INFO, message))
     return Checkpoint(
-        directory, "directory", Entry(Kind.MAPPING, "directory", None, tuple(parts)), size, tuple(notices)
+        directory,
+        CheckpointFormat.DIRECTORY,
+        Entry(Kind.MAPPING, "directory", None, tuple(parts)),
+        size,
+        tuple(notices),
     )
 
 
@@ -194,8 +206,9 @@ def _is_weights_file(directory: str, name: str, weights: str | None) -> bool:
 
 def part_notices(part: str, found: tuple[Notice, ...]) -> list[Notice]:
     """A part's notices, prefixed with its file name; its unknown globals grouped into one notice per part."""
-    unknown = [n for n in found if n.code == "unknown-global"]
-    out = [Notice(n.code, n.severity, f"{part}: {n.message}", n.subject) for n in found if n.code != "unknown-global"]
+    unknown = [n for n in found if n.code == NoticeCode.UNKNOWN_GLOBAL]
+    rest = [n for n in found if n.code != NoticeCode.UNKNOWN_GLOBAL]
+    out = [Notice(n.code, n.severity, f"{part}: {n.message}", n.subject) for n in rest]
     if len(unknown) == 1:
         n = unknown[0]
         out.append(Notice(n.code, n.severity, f"{part}: {n.message}", n.subject))
@@ -204,7 +217,7 @@ def part_notices(part: str, found: tuple[Notice, ...]) -> list[Notice]:
         names = ", ".join(n.subject for n in unknown)
         what = "would import them and run their code" if worst is Severity.WARNING else "are plain data classes"
         message = f"{part}: {len(unknown)} globals not imported ({names}); torch.load(weights_only=False) {what}"
-        out.append(Notice("unknown-global", worst, message, names))
+        out.append(Notice(NoticeCode.UNKNOWN_GLOBAL, worst, message, names))
     return out
 
 
@@ -229,4 +242,4 @@ def json_entry(value: Any, depth: int = 0) -> Entry:
 
 
 def _problem(message: str) -> Notice:
-    return Notice(SHARD_CHECK, Severity.WARNING, message)
+    return Notice(NoticeCode.SHARD_CONSISTENCY, Severity.WARNING, message)

@@ -17,7 +17,7 @@ from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, Unsupported
 from ckpt_tui.formats._pickled import build_checkpoint, unpickle
 from ckpt_tui.formats._records import StorageRef
 from ckpt_tui.formats._unpickler import storage_from_pid
-from ckpt_tui.model import Checkpoint, Notice, Severity, Storage
+from ckpt_tui.model import Checkpoint, CheckpointFormat, Notice, NoticeCode, Severity, Storage
 
 LOCAL_HEADER = struct.Struct("<4sHHHIIIIHH")
 ZIP_ERRORS = (
@@ -54,12 +54,12 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
         return Storage(path, ref.key, ref.dtype, ref.numel, ref.location, member=f"{prefix}data/{ref.key}")
 
     notices: list[Notice] = []
-    fmt = "torch-zip"
+    fmt = CheckpointFormat.TORCH_ZIP
     if any(name.startswith("__torch__.") for name in unpickler.unknown_globals):
-        fmt = "torchscript"
+        fmt = CheckpointFormat.TORCHSCRIPT
         notices.append(
             Notice(
-                "torchscript",
+                NoticeCode.TORCHSCRIPT,
                 Severity.INFO,
                 "a TorchScript archive: its code is not run; parameters are shown from data.pkl",
             )

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from ckpt_tui.core.stats import Histogram
 from ckpt_tui.render.values import format_scalar
+from ckpt_tui.reports import Histogram
 
 BARS = " ▁▂▃▄▅▆▇█"
 QUANTILES = (0.01, 0.25, 0.5, 0.75, 0.99)

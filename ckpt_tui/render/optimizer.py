@@ -12,13 +12,13 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ckpt_tui.core.optimizer import OptimizerReport, ParamGroup, ParamState
-from ckpt_tui.core.summary import describe, short_repr
 from ckpt_tui.model import Entry, Kind
 from ckpt_tui.render import human_bytes, printable
+from ckpt_tui.render.text import describe, short_repr
 from ckpt_tui.render.values import format_scalar
+from ckpt_tui.reports import Naming, OptimizerReport, ParamGroup, ParamState
 
-NAMING_STYLE = {"param_names": "green", "inferred": "yellow", "refused": "red", "none": "dim"}
+NAMING_STYLE = {Naming.PARAM_NAMES: "green", Naming.INFERRED: "yellow", Naming.REFUSED: "red", Naming.NONE: "dim"}
 OPTIONAL = ("id", "group", "bytes", "shape")  # dropped in this order when the width is short
 
 
@@ -92,7 +92,7 @@ def _params_table(report: OptimizerReport, width: int | None) -> Table:
 
 
 def _row(report: OptimizerReport, p: ParamState) -> dict[str, Text]:
-    label = Text(printable(p.name), style="yellow" if report.naming == "inferred" else "") if p.name else Text("?")
+    label = Text(printable(p.name), style="yellow" if report.naming == Naming.INFERRED else "") if p.name else Text("?")
     shapes = [list(e.tensor.shape) for _, e in p.state if e.kind is Kind.TENSOR and e.tensor.numel > 1]
     return {
         "id": Text(printable(p.param_id)),

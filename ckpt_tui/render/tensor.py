@@ -9,11 +9,11 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ckpt_tui.core.stats import TensorStats
 from ckpt_tui.model import TensorInfo
 from ckpt_tui.render import human_bytes, printable
 from ckpt_tui.render.histogram import histogram_renderable, quantiles_text
 from ckpt_tui.render.values import format_scalar, values_grid
+from ckpt_tui.reports import TensorStats
 
 
 def facts_table() -> Table:

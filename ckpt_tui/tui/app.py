@@ -13,11 +13,10 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from ckpt_tui.core.diff import DiffOptions, DiffReport
-from ckpt_tui.core.stats import Cancelled
-from ckpt_tui.errors import CkptError
+from ckpt_tui.errors import Cancelled, CkptError
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.render import printable
+from ckpt_tui.reports import DiffOptions, DiffReport
 from ckpt_tui.tui.dialogs.error import ErrorDialog
 from ckpt_tui.tui.messages import DiffComputed, WorkFailed
 from ckpt_tui.tui.screens.diff import DiffScreen

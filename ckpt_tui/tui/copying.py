@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ckpt_tui.core.stats import TensorStats
 from ckpt_tui.model import Checkpoint, Key, Kind, walk, walk_dotted
 from ckpt_tui.render import printable
+from ckpt_tui.reports import TensorStats
 
 
 def python_literal(key: Key) -> str:

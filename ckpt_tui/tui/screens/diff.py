@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from ckpt_tui.core.compare import difference_histogram
-from ckpt_tui.core.diff import DiffOptions, DiffReport, diff_checkpoints
+from ckpt_tui.core.diff import diff_checkpoints
 from ckpt_tui.core.keys import WRAPPER_PREFIXES, make_rules
 from ckpt_tui.core.layout import find_state_dict
 from ckpt_tui.core.stats import compute_stats
@@ -27,6 +27,7 @@ from ckpt_tui.model import Checkpoint
 from ckpt_tui.render import printable
 from ckpt_tui.render.histogram import histogram_renderable
 from ckpt_tui.render.tensor import stats_renderable, tensor_info_renderable
+from ckpt_tui.reports import DiffOptions, DiffReport
 from ckpt_tui.tui.messages import DiffComputed, DiffDetailComputed, Progressed, WorkFailed
 from ckpt_tui.tui.widgets.diff_header import DiffHeader
 from ckpt_tui.tui.widgets.diff_table import DiffTable, split_row_key

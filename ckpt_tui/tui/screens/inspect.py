@@ -16,11 +16,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tree
 
 from ckpt_tui.core.grouping import TensorGroup
-from ckpt_tui.core.summary import Summary, summarize
+from ckpt_tui.core.summary import summarize
 from ckpt_tui.formats import read_checkpoint
-from ckpt_tui.model import Checkpoint, Key, Notice, Severity, TensorInfo
+from ckpt_tui.model import Checkpoint, Key, Notice, NoticeCode, Severity, TensorInfo
 from ckpt_tui.render import printable
 from ckpt_tui.render.summary import notices_renderable
+from ckpt_tui.reports import Summary
 from ckpt_tui.tui.commands import TensorFinder
 from ckpt_tui.tui.copying import python_path, stats_text, tensor_paths, values_text
 from ckpt_tui.tui.dialogs.path_prompt import PathPrompt
@@ -113,7 +114,7 @@ class InspectScreen(Screen[None]):
         stats = message.stats
         if stats.nan_count or stats.inf_count:
             text = f"'{stats.key}' holds {stats.nan_count:,} NaN and {stats.inf_count:,} Inf values"
-            self.notices.append(Notice("non-finite", Severity.WARNING, text, stats.key))
+            self.notices.append(Notice(NoticeCode.NON_FINITE, Severity.WARNING, text, stats.key))
             self.query_one("#notices-text", Static).update(self._notices())
             self.query_one(CheckpointHeader).notices = tuple(self.notices)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from ckpt_tui.core.diff import DiffReport, ValueChange
 from ckpt_tui.render import printable
 from ckpt_tui.render.diff import tolerance_text
+from ckpt_tui.reports import DiffReport, ValueChange
 from ckpt_tui.tui.widgets.header import cut_left
 
 

@@ -15,9 +15,9 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
-from ckpt_tui.core.diff import DiffReport, TensorDiff, ValueChange
 from ckpt_tui.render import printable
 from ckpt_tui.render.values import format_scalar
+from ckpt_tui.reports import DiffReport, TensorDiff, ValueChange
 
 METRICS = ("max |a−b|", "rel L2", "cosine", "outside tol")
 WIDTHS = {"max |a−b|": 10, "rel L2": 10, "cosine": 10, "outside tol": 13, "status": 10, "A": 18, "B": 18}

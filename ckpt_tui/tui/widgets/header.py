@@ -12,9 +12,9 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from ckpt_tui.core.summary import Summary
 from ckpt_tui.model import Notice, Severity
 from ckpt_tui.render import human_bytes, human_count, printable
+from ckpt_tui.reports import Summary
 
 MIN_PATH = 12
 

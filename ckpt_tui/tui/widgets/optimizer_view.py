@@ -10,10 +10,11 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from ckpt_tui.core.optimizer import OptimizerReport, group_steps, optimizer_reports
+from ckpt_tui.core.optimizer import group_steps, optimizer_reports
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.render import printable
 from ckpt_tui.render.optimizer import optimizer_renderable
+from ckpt_tui.reports import OptimizerReport
 from ckpt_tui.tui.messages import OptimizerMapped, WorkFailed
 from ckpt_tui.tui.work import start_work
 

@@ -17,10 +17,11 @@ from textual.reactive import reactive
 from textual.widgets import ProgressBar, Static
 
 from ckpt_tui.core.grouping import TensorGroup
-from ckpt_tui.core.stats import TensorStats, compute_stats
+from ckpt_tui.core.stats import compute_stats
 from ckpt_tui.model import TensorInfo
 from ckpt_tui.render import human_bytes, printable
 from ckpt_tui.render.tensor import stats_renderable, tensor_info_renderable
+from ckpt_tui.reports import TensorStats
 from ckpt_tui.tui.messages import Progressed, StatsComputed, WorkFailed
 from ckpt_tui.tui.work import start_work
 
