@@ -30,23 +30,28 @@ def optimizer_renderable(
     ratio = f" ({report.optimizer_bytes / report.model_bytes:.1f}× the model)" if report.model_bytes else ""
     head.append(f"   {human_bytes(report.optimizer_bytes)} of state{ratio}\n")
     head.append(f"names: {report.naming} — {printable(report.naming_note)}", style=NAMING_STYLE.get(report.naming, ""))
-    return Group(head, _groups_table(report, steps or {}), _params_table(report, width))
+    return Group(head, _groups_table(report, steps or {}, width), _params_table(report, width))
 
 
-def _groups_table(report: OptimizerReport, steps: dict[int, float]) -> Table:
-    """Hyper-parameters as rows, groups as columns: optimizers have many hyper-parameters and few groups."""
+def _groups_table(report: OptimizerReport, steps: dict[int, float], width: int | None = None) -> Table:
+    """Hyper-parameters as rows, groups as columns: optimizers have many hyper-parameters and few groups.
+    Numbers get the digits their column has room for; other values fold rather than being cut."""
+    names = ["params", "step", "effective lr", *(k for g in report.groups for k, _ in g.hyper)]
+    groups, total = max(1, len(report.groups)), width or 120
+    label = min(max(map(len, names)), max(12, total // 3))  # long hyper-parameter names fold, numbers do not
+    room = max(7, (total - label - 3 * groups) // groups)
     table = Table(title="param groups", title_justify="left", show_edge=False, pad_edge=False)
-    table.add_column("", style="bold", no_wrap=True)
+    table.add_column("", style="bold", overflow="fold", max_width=label)
     for group in report.groups:
-        table.add_column(f"group {group.index}", no_wrap=True)
+        table.add_column(f"group {group.index}", overflow="fold", min_width=min(room, 12))
     table.add_row("params", *(str(len(g.params)) for g in report.groups))
     if steps:
-        table.add_row("step", *(format_scalar(steps.get(g.index), 12) for g in report.groups))
+        table.add_row("step", *(format_scalar(steps.get(g.index), room) for g in report.groups))
         effective = [effective_lr(g, steps.get(g.index)) for g in report.groups]
         if any(e is not None for e in effective):
-            table.add_row("effective lr", *(format_scalar(e, 12) for e in effective))
+            table.add_row("effective lr", *(format_scalar(e, room) for e in effective))
     for name in dict.fromkeys(k for g in report.groups for k, _ in g.hyper):
-        table.add_row(Text(printable(name)), *(_value(dict(g.hyper).get(name)) for g in report.groups))
+        table.add_row(Text(printable(name)), *(_value(dict(g.hyper).get(name), room) for g in report.groups))
     return table
 
 
@@ -73,8 +78,9 @@ def _params_table(report: OptimizerReport, width: int | None) -> Table:
     rows = [_row(report, p) for p in report.params]
     longest = {c: max((len(r[c].plain) for r in rows), default=1) for c in ("id", "group", "state", "shape", "bytes")}
     columns = ["id", "parameter", "group", "state", "shape", "bytes"]
+    name = 9
     if width is not None:
-        name = min(24, max((len(r["parameter"].plain) for r in rows), default=9))
+        name = min(max(24, width // 2), max((len(r["parameter"].plain) for r in rows), default=9))
         for column in OPTIONAL:
             if name + sum(max(len(c), longest.get(c, 0)) + 3 for c in columns if c != "parameter") <= width:
                 break
@@ -82,7 +88,7 @@ def _params_table(report: OptimizerReport, width: int | None) -> Table:
     table = Table(title="per-parameter state", title_justify="left", show_edge=False, pad_edge=False)
     for column in columns:
         if column == "parameter":
-            table.add_column(column, ratio=1, overflow="fold")
+            table.add_column(column, ratio=1, overflow="fold", min_width=name)
         else:
             right = "right" if column in ("id", "group", "bytes") else "left"
             table.add_column(column, justify=right, no_wrap=True, min_width=max(len(column), longest[column]))
@@ -104,11 +110,17 @@ def _row(report: OptimizerReport, p: ParamState) -> dict[str, Text]:
     }
 
 
-def _value(entry: Entry | None) -> Text:
+def _value(entry: Entry | None, room: int = 24) -> Text:
     if entry is None:
         return Text("")
     if entry.kind is Kind.VALUE:
-        return Text(printable(short_repr(entry.value, 24)))
+        if isinstance(entry.value, float):
+            return Text(format_scalar(entry.value, room))
+        return Text(printable(short_repr(entry.value, 24)), overflow="fold")
     if entry.kind is Kind.SEQUENCE and all(e.kind is Kind.VALUE for _, e in entry.children):
-        return Text(printable("(" + ", ".join(short_repr(e.value, 12) for _, e in entry.children) + ")"))
-    return Text(printable(describe(entry)))
+        items = [
+            format_scalar(e.value, room) if isinstance(e.value, float) else short_repr(e.value, 12)
+            for _, e in entry.children
+        ]
+        return Text(printable("(" + ", ".join(items) + ")"), overflow="fold")
+    return Text(printable(describe(entry)), overflow="fold")

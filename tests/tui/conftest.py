@@ -80,7 +80,7 @@ def fine_tune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Checkpoi
     b = training_dict()
     b["model_state_dict"]["head.weight"] = b["model_state_dict"]["head.weight"] * 1.5  # type: ignore[index]
     b["epoch"], b["loss"] = 4, 0.9871
-    b["optimizer_state_dict"]["param_groups"][0]["lr"] = 0.0005  # type: ignore[index]
+    b["optimizer_state_dict"]["param_groups"][0]["lr"] = 0.00025  # type: ignore[index]
     torch.save(b, tmp_path / "epoch4.pth")
     monkeypatch.chdir(tmp_path)
     return read_checkpoint("epoch3.pth"), read_checkpoint("epoch4.pth")

@@ -20,7 +20,7 @@ from ckpt_tui.render.values import format_scalar
 from ckpt_tui.reports import DiffReport, TensorDiff, ValueChange
 
 METRICS = ("max |a−b|", "rel L2", "cosine", "outside tol")
-WIDTHS = {"max |a−b|": 10, "rel L2": 10, "cosine": 10, "outside tol": 13, "status": 10, "A": 18, "B": 18}
+WIDTHS = {"max |a−b|": 10, "rel L2": 10, "cosine": 10, "outside tol": 11, "status": 9, "A": 18, "B": 18}
 DROP_ORDER = ("B", "A", "status")
 MIN_KEY = 16
 
