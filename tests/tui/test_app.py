@@ -80,6 +80,7 @@ async def test_slash_filters_tensors_and_metadata_in_place(training: Checkpoint)
         view = app.screen.query_one(MetadataView)
         labels = [n.label.plain for n in view.root.children]
         assert any(label.startswith("hyper_parameters.lr = 0.001") for label in labels)
+        assert all("lr" in label.split(" = ")[0].lower() or "lr" in label for label in labels)  # matches only
         await pilot.press("enter")
         assert app.screen.query_one(TabbedContent).active == "metadata"
         view.cursor_line = next(i for i, label in enumerate(labels) if label.startswith("hyper_parameters.lr"))

@@ -74,7 +74,7 @@ class MetadataView(Tree[Node]):
         self._populate(event.node)
 
     def _populate(self, node: TreeNode[Node]) -> None:
-        if node.data is None or node.id in self._populated or (self.query_text and node is not self.root):
+        if node.data is None or node.id in self._populated or self.query_text:
             return
         self._populated.add(node.id)
         path, entry = node.data
