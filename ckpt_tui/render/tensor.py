@@ -24,16 +24,17 @@ def facts_table() -> Table:
 
 
 def tensor_info_renderable(info: TensorInfo, shared_with: list[str]) -> RenderableType:
+    """The facts, compact enough to leave the statistics on an 80x24 first screen."""
     table = facts_table()
     table.add_row("key", Text(printable(info.key), overflow="fold"))
-    table.add_row("shape", f"{list(info.shape)}  ({info.numel:,} elements)")
-    table.add_row("dtype", info.dtype + ("  (parameter)" if info.is_parameter else ""))
-    table.add_row("stride", f"{list(info.stride)}" + ("" if info.is_contiguous else "  (non-contiguous view)"))
-    table.add_row("bytes", f"{human_bytes(info.nbytes)}  ({info.nbytes:,} B)")
-    table.add_row("saved on", info.device)
+    parameter = " parameter" if info.is_parameter else ""
+    table.add_row("shape", f"{list(info.shape)} {info.dtype}{parameter}  ({info.numel:,} elements)")
+    layout = "" if info.is_contiguous else "  non-contiguous view"
+    table.add_row("bytes", f"{human_bytes(info.nbytes)} ({info.nbytes:,} B) · stride {list(info.stride)}{layout}")
     storage = info.storage
     where = f"member {storage.member}" if storage.member else f"offset {storage.offset:,}"
-    table.add_row("storage", Text(printable(f"{storage.key or '-'}: {storage.numel:,} × {storage.dtype}, {where}")))
+    facts = f"{storage.key or '-'}: {storage.numel:,} × {storage.dtype}, {where}, saved on {info.device}"
+    table.add_row("storage", Text(printable(facts), overflow="fold"))
     if info.storage_offset:
         table.add_row("offset", f"{info.storage_offset:,} elements into its storage")
     if info.quantization:
@@ -53,8 +54,10 @@ def stats_renderable(
     of = " of |z|" if stats.of_magnitude else ""
     for name, value in (("min", stats.min), ("max", stats.max), ("mean", stats.mean), ("std", stats.std)):
         table.add_row(f"{name}{of}", format_scalar(value, max(8, width - 12)))
-    table.add_row("NaN / Inf", f"{stats.nan_count:,} / {stats.inf_count:,}")
-    table.add_row("zeros", f"{stats.zero_count:,} ({stats.zero_fraction:.1%})")
+    table.add_row(
+        "NaN/Inf/0",
+        f"{stats.nan_count:,} / {stats.inf_count:,} / {stats.zero_count:,} zeros ({stats.zero_fraction:.1%})",
+    )
     parts: list[RenderableType] = [table]
     if stats.histogram:
         title = "histogram" + (" (log counts)" if log else "")

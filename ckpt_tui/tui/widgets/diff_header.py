@@ -85,6 +85,10 @@ def value_change_text(v: ValueChange) -> str:
     return printable(f"{v.path} {a} → {b}")
 
 
+def value_text(described: str) -> str:
+    return _bare(described)
+
+
 def _bare(described: str | None) -> str:
     """'3 (int)' -> '3': the diff describes values with their type in parentheses."""
     if described is None:

@@ -121,6 +121,7 @@ class DiffTable(DataTable[Text]):
 
     def _value(self, v: ValueChange, key_width: int) -> dict[str, Text]:
         cells = self._bare(v.path, "value", key_width)
+        cells["tensor"] = Text(_cut_end(printable(f"{v.path}  {_short(v.a)} → {_short(v.b)}"), key_width))
         cells["A"] = Text(printable(v.a if v.a is not None else "—"), overflow="ellipsis", no_wrap=True)
         cells["B"] = Text(printable(v.b if v.b is not None else "—"), overflow="ellipsis", no_wrap=True)
         return cells
@@ -145,6 +146,17 @@ def _share(mismatched: int, numel: int) -> str:
     from ckpt_tui.render import human_count
 
     return f"{human_count(mismatched) or mismatched}/{human_count(numel) or numel}"
+
+
+def _short(described: str | None) -> str:
+    from ckpt_tui.tui.widgets.diff_header import value_text
+
+    return value_text(described) if described is not None else "—"
+
+
+def _cut_end(text: str, width: int) -> str:
+    """A value row keeps its start: the path, then as much of the change as fits."""
+    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
 def _fit(text: str, width: int) -> str:
