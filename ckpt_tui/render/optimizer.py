@@ -38,7 +38,7 @@ def _groups_table(report: OptimizerReport, steps: dict[int, float], width: int |
     Numbers get the digits their column has room for; other values fold rather than being cut."""
     names = ["params", "step", "effective lr", *(k for g in report.groups for k, _ in g.hyper)]
     groups, total = max(1, len(report.groups)), width or 120
-    label = min(max(map(len, names)), max(12, total // 3))  # long hyper-parameter names fold, numbers do not
+    label = min(max(map(len, names)), max(14, total // 3))  # long hyper-parameter names fold, numbers do not
     room = max(7, (total - label - 3 * groups) // groups)
     table = Table(title="param groups", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("", style="bold", overflow="fold", max_width=label)

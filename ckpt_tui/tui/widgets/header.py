@@ -1,7 +1,7 @@
 """CheckpointHeader: what the checkpoint is, in the room there is; its warnings on a line of their own.
 
 Priority at 80 columns: the warnings line is never dropped; on the facts line the counts stay, then the size,
-format and framework, and the path takes what is left, cut from the left (`…/run3/last.ckpt`).
+framework and format, and the path takes what is left, cut from the left (`…/run3/last.ckpt`).
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def facts_line(s: Summary, width: int) -> Text:
     facts = [
         f"{s.tensor_count:,} tensors · {human_count(params) or params} params",
         human_bytes(s.file_size),
-        printable(s.format),
         printable(s.framework),
+        printable(s.format),
     ]
     while len(facts) > 1 and len(" · ".join(facts)) + MIN_PATH + 2 > width:
         facts.pop()
