@@ -74,7 +74,7 @@ async def test_slash_filters_tensors_and_metadata_in_place(training: Checkpoint)
     app = CkptApp(training)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("slash", *"lr")
-        await pilot.pause()
+        await pilot.pause(0.4)
         tree = app.screen.query_one(TensorTree)
         assert not tree.root.children  # no tensor key holds "lr"
         view = app.screen.query_one(MetadataView)
@@ -87,7 +87,7 @@ async def test_slash_filters_tensors_and_metadata_in_place(training: Checkpoint)
         await pilot.press("y")
         assert app.clipboard == 'ckpt["hyper_parameters"]["lr"]'
         await pilot.press("slash", "backspace", "backspace", *"head")
-        await pilot.pause()
+        await pilot.pause(0.4)
         assert [n.data.prefix for n in tree.root.children] == ["model_state_dict"]  # type: ignore[union-attr]
         await pilot.press("escape")
         await pilot.pause()

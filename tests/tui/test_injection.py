@@ -60,7 +60,7 @@ async def test_every_surface_shows_the_file_inert(evil: str) -> None:
             assert not RAW.search(screen_text(app))
         await pilot.press("m")
         await pilot.press("slash", *"note")
-        await pilot.pause()
+        await pilot.pause(0.4)
         check(screen_text(app))  # filtered metadata: value text
         await pilot.press("escape", "ctrl+f", *"weight")
         await pilot.pause(0.3)

@@ -13,6 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tree
 
 from ckpt_tui.core.grouping import TensorGroup
@@ -33,6 +34,7 @@ from ckpt_tui.tui.widgets.tensor_detail import TensorDetail
 from ckpt_tui.tui.widgets.tensor_tree import Item, TensorTree
 from ckpt_tui.tui.work import start_work
 
+FILTER_DELAY = 0.2  # seconds after the last key press
 SPLIT_STEP = 4  # columns per press of [ or ]
 MIN_PANE = 20
 
@@ -67,6 +69,7 @@ class InspectScreen(Screen[None]):
         self.summary: Summary = summarize(ckpt)
         self.notices: list[Notice] = list(self.summary.notices)
         self._paths: dict[str, tuple[Key, ...]] | None = None
+        self._filter_timer: Timer | None = None
 
     def tensor_keys(self) -> Sequence[str]:
         return list(self.ckpt.tensors)
@@ -136,18 +139,24 @@ class InspectScreen(Screen[None]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        query = event.value.strip()
+        """Applied once typing pauses: a 100k-tensor file costs about a second per filter on a busy machine."""
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_DELAY, lambda: self._apply_filter(event.value.strip()))
+
+    def _apply_filter(self, query: str) -> None:
         lowered = query.lower()
         shown = {k: t for k, t in self.ckpt.tensors.items() if lowered in k.lower()} if query else self.ckpt.tensors
         self.query_one(TensorTree).show(shown)
         values = self.query_one(MetadataView).filter(query)
-        if query:
-            self.query_one("#filter", Input).border_subtitle = f"{len(shown):,} tensors · {values:,} values"
-        else:
-            self.query_one("#filter", Input).border_subtitle = ""
+        box = self.query_one("#filter", Input)
+        box.border_subtitle = f"{len(shown):,} tensors · {values:,} values" if query else ""
 
     @on(Input.Submitted, "#filter")
-    def _filter_submitted(self) -> None:
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._apply_filter(event.value.strip())
         tabs = self.query_one(TabbedContent)
         if not self.query_one(TensorTree).root.children and self.query_one(MetadataView).root.children:
             tabs.active = "metadata"
@@ -159,6 +168,7 @@ class InspectScreen(Screen[None]):
         box = self.query_one("#filter", Input)
         if box.has_class("-shown"):
             box.value = ""
+            self._apply_filter("")
             box.remove_class("-shown")
             self.query_one(TensorTree).focus()
 

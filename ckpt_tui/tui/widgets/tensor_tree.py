@@ -114,7 +114,9 @@ class TensorTree(Tree[Item]):
         if not node.allow_expand:
             label = Text.assemble(" " * ICON, label)
         if isinstance(data, TensorInfo) and room - label.cell_len > 12:
-            label.append(f" {list(data.shape)} {data.dtype}", self.get_component_rich_style("tensor-tree--meta"))
+            label.append(
+                f" {list(data.shape)} {data.dtype}", self.get_component_rich_style("tensor-tree--meta") + style
+            )
         label.truncate(max(1, room - 1), overflow="ellipsis")
         label.append(" " * max(0, room - label.cell_len), style)
         for column, (value, component) in zip(self._columns, cells, strict=True):
