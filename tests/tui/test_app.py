@@ -68,6 +68,11 @@ async def test_find_reveals_a_tensor_and_y_copies_a_python_key(training: Checkpo
         assert eval(app.clipboard) == ckpt["model_state_dict"]["head.bias"].tolist()
         await pilot.press("V")
         assert "min\t" in app.clipboard and "head.bias" in app.clipboard
+        app.screen.reveal_tensor("optimizer_state_dict.state.0.exp_avg")  # type: ignore[attr-defined]
+        await pilot.pause()
+        await pilot.press("y")
+        assert app.clipboard == 'ckpt["optimizer_state_dict"]["state"][0]["exp_avg"]'  # an int key stays an int
+        assert torch.equal(eval(app.clipboard, {"ckpt": ckpt}), ckpt["optimizer_state_dict"]["state"][0]["exp_avg"])
 
 
 async def test_slash_filters_tensors_and_metadata_in_place(training: Checkpoint) -> None:

@@ -202,3 +202,19 @@ async def test_header_keeps_counts_before_the_path_at_80_columns(training: Check
         first = screen_text(app).splitlines()[0]
         assert "28 tensors" in first and "277 params" in first and "training.pth" in first
         assert isinstance(app.screen.query_one("#tree-columns", Static), Static)
+
+
+async def test_diff_detail_is_drawn_again_for_a_new_width(fine_tune: tuple[Checkpoint, Checkpoint]) -> None:
+    a, b = fine_tune
+    app = CkptApp.for_diff(a, b, DiffOptions())
+    async with app.run_test(size=(200, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("c")  # the changed tensor only: its statistics and histogram of a − b
+        await settle(pilot)
+        for size in ((120, 36), (200, 40), (130, 30)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.2)
+            view = app.screen.query_one("#diff-detail-view")
+            lines = static_text(app, "#diff-detail").splitlines()
+            assert "histogram of a − b" in lines
+            assert all(len(line.rstrip()) <= view.scrollable_content_region.width for line in lines), size

@@ -49,6 +49,7 @@ class DiffScreen(Screen[None]):
         self.a, self.b, self.options = a, b, options or DiffOptions()
         self.report: DiffReport | None = None
         self._cancel = threading.Event()
+        self._shown: DiffDetailComputed | None = None
 
     def compose(self) -> ComposeResult:
         yield DiffHeader(self.a.path, self.b.path, id="diff-header")
@@ -66,6 +67,8 @@ class DiffScreen(Screen[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < NARROW, "-narrow")
+        if self._shown is not None:  # drawn again for the new width, after the layout settles
+            self.call_after_refresh(self.on_diff_detail_computed, self._shown)
 
     @property
     def strips_wrappers(self) -> bool:
@@ -125,6 +128,7 @@ class DiffScreen(Screen[None]):
             self._start_detail(key)
 
     def _start_detail(self, key: str) -> None:
+        self._shown = None
         pair = next(t for t in self.report.tensors if t.key == key)  # type: ignore[union-attr]
         self._detail(Text(printable(key) + "\ncomputing statistics…", style="dim"))
 
@@ -136,6 +140,7 @@ class DiffScreen(Screen[None]):
         start_work(self, work, name="Statistics", group="diff-detail")
 
     def on_diff_detail_computed(self, message: DiffDetailComputed) -> None:
+        self._shown = message
         width = max(20, self.query_one("#diff-detail-view").scrollable_content_region.width - 1)
         parts: list[RenderableType] = [Text(printable(message.key), style="bold")]
         if message.differences is not None:
