@@ -94,7 +94,7 @@ def screenshot(url: str, out: Path, size: tuple[int, int] = (1280, 800), timeout
                     if time.monotonic() > deadline:
                         raise TimeoutError("the app never painted in the browser")
                     await asyncio.sleep(0.25)
-                await asyncio.sleep(2.5)  # the first frames arrive in several messages
+                await asyncio.sleep(1.0)  # the first frames arrive in several messages
                 shot = await call("Page.captureScreenshot", format="png")
                 return base64.b64decode(shot["data"])  # type: ignore[arg-type]
 
