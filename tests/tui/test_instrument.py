@@ -134,6 +134,8 @@ async def test_strip_wrappers_toggle_re_runs_the_diff() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         assert "(w: strip wrappers)" in screen_text(app)
+        table = app.screen.query_one(DiffTable)
+        assert table.get_row_at(0)[1].plain == "only in A"  # said where the metrics go, at any width
         await pilot.press("w")
         await settle(pilot)
         report = app.screen.report  # type: ignore[attr-defined]

@@ -97,7 +97,7 @@ class DiffTable(DataTable[Text]):
             pairs.sort(key=lambda t: -(t.metrics.rel_l2 if t.metrics and t.metrics.rel_l2 is not None else -1.0))
         rows = [("t", t.key, self._cells(t, key_width)) for t in pairs]
         for kind, side, keys in (("a", "only in A", report.only_a), ("b", "only in B", report.only_b)):
-            rows += [(kind, k, self._bare(k, side, key_width)) for k in keys]
+            rows += [(kind, k, self._one_side(k, side, key_width)) for k in keys]
         rows += [("v", v.path, self._value(v, key_width)) for v in report.values]
         return rows
 
@@ -117,6 +117,12 @@ class DiffTable(DataTable[Text]):
         cells = {c: Text("") for c in (*METRICS, "A", "B")}
         cells["tensor"] = Text(_fit(printable(key), key_width))
         cells["status"] = self._status(status)
+        return cells
+
+    def _one_side(self, key: str, side: str, key_width: int) -> dict[str, Text]:
+        """Where the metrics would be, the side it is on: the status column is the first to go when narrow."""
+        cells = self._bare(key, side, key_width)
+        cells[METRICS[0]] = self._status(side)
         return cells
 
     def _value(self, v: ValueChange, key_width: int) -> dict[str, Text]:
