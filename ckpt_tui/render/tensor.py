@@ -47,7 +47,11 @@ def tensor_info_renderable(info: TensorInfo, shared_with: list[str]) -> Renderab
 
 
 def stats_renderable(
-    stats: TensorStats, width: int = 48, log: bool = False, shape: tuple[int, ...] | None = None
+    stats: TensorStats,
+    width: int = 48,
+    log: bool = False,
+    shape: tuple[int, ...] | None = None,
+    histogram_height: int = 6,
 ) -> RenderableType:
     """Statistics, the histogram with quantiles, and the values grid, all drawn for `width` cells."""
     table = facts_table()
@@ -61,7 +65,7 @@ def stats_renderable(
     parts: list[RenderableType] = [table]
     if stats.histogram:
         title = "histogram" + (" (log counts)" if log else "")
-        parts += [Text(title, style="bold"), histogram_renderable(stats.histogram, width, log=log)]
+        parts += [Text(title, style="bold"), histogram_renderable(stats.histogram, width, histogram_height, log)]
         parts.append(quantiles_text(stats.histogram, width, *_bounds(stats)))
     if stats.preview:
         caption, grid = values_grid(stats.preview, _preview_shape(stats) if shape is None else shape, width)

@@ -125,7 +125,8 @@ class TensorDetail(VerticalScroll):
         self.remove_class("-computing")
         width = max(16, self.scrollable_content_region.width - 1)
         shape = self.current.shape if self.current is not None else None
-        body = stats_renderable(stats, width, self.log_counts, shape)
+        height = 6 if self.size.height >= 30 else 3  # a short pane keeps the values grid in view
+        body = stats_renderable(stats, width, self.log_counts, shape, height)
         self.query_one("#stats", Static).update(Group(Text("statistics", style="bold"), body))
 
     @property
