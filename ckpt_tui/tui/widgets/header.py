@@ -48,7 +48,7 @@ class CheckpointHeader(Widget):
 def facts_line(s: Summary, width: int) -> Text:
     params = s.state_dict_params or s.element_count
     facts = [
-        f"{s.tensor_count:,} tensors · {human_count(params) or params} params",
+        f"{s.tensor_count:,} tensor{'' if s.tensor_count == 1 else 's'} · {human_count(params) or params} params",
         human_bytes(s.file_size),
         printable(s.framework),
         printable(s.format),

@@ -74,7 +74,10 @@ class TensorDetail(VerticalScroll):
         self.remove_class("-computing")
         text = Text()
         text.append(printable(group.prefix or "(all tensors)") + "\n", style="bold")
-        text.append(f"{len(group.items):,} tensors · {group.numel:,} elements · {human_bytes(group.nbytes)}")
+        count = len(group.items)
+        text.append(
+            f"{count:,} tensor{'' if count == 1 else 's'} · {group.numel:,} elements · {human_bytes(group.nbytes)}"
+        )
         self.query_one("#facts", Static).update(text)
         self.query_one("#stats", Static).update("")
 
