@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
-from ckpt_tui.commands import check, convert, diff, inspect, open_app, serve
+from ckpt_tui.commands import check, convert, diff, inspect, open_app, prune, runs, serve
 
-REGISTRY = [open_app.register, inspect.register, diff.register, convert.register, check.register, serve.register]
+REGISTRY = [
+    open_app.register,
+    inspect.register,
+    diff.register,
+    convert.register,
+    check.register,
+    runs.register,
+    prune.register,
+    serve.register,
+]

@@ -21,19 +21,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Browse a checkpoint: tensor tree, stats, optimizer state, metadata, notices. "
         "With stdout not a terminal, prints what `inspect` prints instead.",
     )
-    p.add_argument("path", help="checkpoint file")
+    p.add_argument("path", help="checkpoint file, or a folder of checkpoints (a run: watched live)")
     add_device(p)
     add_unsafe(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    served = "TEXTUAL_DRIVER" in os.environ  # textual-serve runs the app with its web driver, on pipes
-    if not served and not (sys.stdout.isatty() and sys.stdin.isatty()):
-        print("ckpt-tui: not a terminal: printing `inspect` output instead of opening the app", file=sys.stderr)
-        from ckpt_tui.commands import inspect
+    from ckpt_tui.core.runs import is_run_dir
 
+    run_dir = not args.unsafe and is_run_dir(args.path)
+    if not is_terminal():
+        verb = "runs" if run_dir else "inspect"
+        print(f"ckpt-tui: not a terminal: printing `{verb}` output instead of opening the app", file=sys.stderr)
+        from ckpt_tui.commands import inspect, runs
+
+        if run_dir:
+            return runs.run(argparse.Namespace(path=args.path, json=False, metric=None, mode=None))
         return inspect.run(argparse.Namespace(**vars(args), json=False, stats=False, strict=False))
+    if run_dir:
+        from ckpt_tui.tui.app import CkptApp
+
+        CkptApp(None, device=args.device, run_dir=args.path).run()
+        return ExitCode.OK
     ckpt = open_checkpoint(args.path, args.unsafe, args.device)
     if args.device.startswith("cuda"):  # say so now, not on the first tensor
         from ckpt_tui.core.devices import torch_device
@@ -43,3 +53,9 @@ def run(args: argparse.Namespace) -> int:
 
     CkptApp(ckpt, device=args.device).run()
     return ExitCode.OK
+
+
+def is_terminal() -> bool:
+    """Both ends on a terminal, or served by textual-serve (its web driver talks over pipes)."""
+    served = "TEXTUAL_DRIVER" in os.environ
+    return served or (sys.stdout.isatty() and sys.stdin.isatty())

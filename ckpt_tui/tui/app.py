@@ -36,9 +36,9 @@ class CkptApp(App[DiffReport | None]):
         Binding("q", "quit", "Quit", tooltip="Leave ckpt-tui", id="quit"),
     ]
 
-    def __init__(self, ckpt: Checkpoint, device: str = "cpu") -> None:
+    def __init__(self, ckpt: Checkpoint | None, device: str = "cpu", run_dir: str | None = None) -> None:
         super().__init__()
-        self.ckpt, self.device = ckpt, device
+        self.ckpt, self.device, self.run_dir = ckpt, device, run_dir
         self.diff_with: tuple[Checkpoint, DiffOptions] | None = None
         self._last_diff: DiffReport | None = None
 
@@ -50,6 +50,11 @@ class CkptApp(App[DiffReport | None]):
         return app
 
     def on_mount(self) -> None:
+        if self.ckpt is None:  # `open DIR` on a folder of checkpoints: the run view
+            from ckpt_tui.tui.screens.run import RunScreen
+
+            self.push_screen(RunScreen(self.run_dir or ".", self.device))
+            return
         self.push_screen(InspectScreen(self.ckpt, self.device))
         if self.diff_with is not None:
             self.push_screen(DiffScreen(self.ckpt, *self.diff_with))
@@ -71,10 +76,11 @@ class CkptApp(App[DiffReport | None]):
         else:
             text = f"internal error: {type(error).__name__}: {error}".splitlines()[0]
         self.clear_notifications()  # a "reading…" toast must not stay over the error
-        self.show_error(f"{event.worker.name or 'work'} failed", text)
+        title = f"{event.worker.name or 'work'} failed"
+        self.show_error(title, text)
         origin = origin_of(event.worker)
         if origin is not None:
-            origin.post_message(WorkFailed(event.worker.group, text))
+            origin.post_message(WorkFailed(title, text, event.worker.group))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Every screen key binding is a palette command too, with its tooltip as help."""

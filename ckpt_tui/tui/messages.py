@@ -26,8 +26,9 @@ class Progressed(Message):
 class WorkFailed(Message):
     """Sent to the widget that started a worker that failed (the app has already shown the error)."""
 
-    group: str
+    title: str
     error: str
+    group: str = ""  # the worker's group, so that a widget with several kinds of work knows which failed
 
 
 @dataclass

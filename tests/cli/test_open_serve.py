@@ -39,3 +39,13 @@ def test_serve_runs_the_app_by_absolute_path() -> None:
 
     command = serve_command(argparse.Namespace(path="sample_checkpoints/x y.pth", device="cpu", unsafe=False))
     assert command.startswith(sys.executable) and "-m ckpt_tui open" in command and "'/" in command
+
+
+def test_open_a_run_folder_off_a_terminal_prints_the_run(capsys: pytest.CaptureFixture[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    for epoch in (1, 2):
+        shutil.copy(SAMPLES / "training.pth", tmp_path / f"epoch{epoch}.pth")
+    assert main(["open", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "`runs`" in err and "epoch1.pth" in out
