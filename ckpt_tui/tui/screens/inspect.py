@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
@@ -35,6 +35,7 @@ from ckpt_tui.tui.widgets.tensor_tree import Item, TensorTree
 from ckpt_tui.tui.work import start_work
 
 FILTER_DELAY = 0.2  # seconds after the last key press
+SHORT = 24  # rows: below 80x24 the summary panel shows two lines
 SPLIT_STEP = 4  # columns per press of [ or ]
 MIN_PANE = 20
 
@@ -98,6 +99,10 @@ class InspectScreen(Screen[None]):
         self.mount(SummaryPanel(self.ckpt, id="summary"), before="#body")
         self.query_one(TensorDetail).device = self.device
         self.query_one(TensorTree).focus()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """A short terminal keeps the audit panel to its verdict and counts (its top findings are a click away)."""
+        self.set_class(event.size.height < SHORT, "-short")
 
     def _notices(self) -> Text | object:
         if not self.notices:

@@ -64,7 +64,7 @@ def facts_line(s: Summary, width: int) -> Text:
 
 
 def warnings_line(warnings: Sequence[Notice], width: int) -> str:
-    count = f"⚠ {len(warnings)} warning{'s' if len(warnings) != 1 else ''}: "
+    count = f"⚠ {len(warnings)} warning notice{'s' if len(warnings) != 1 else ''}: "  # "notice": not the audit's
     more = "  (n: notices)"
     first = printable(warnings[0].message)
     room = max(8, width - len(count) - len(more))
