@@ -19,11 +19,14 @@ BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def optimizer_reports(ckpt: Checkpoint) -> list[OptimizerReport]:
+    optimizers = find_optimizers(ckpt)
+    if not optimizers:  # a 100k-tensor state dict: no need to walk it
+        return []
     state_dict = find_state_dict(ckpt)
     model = tensors_under(state_dict.entry) if state_dict else {}
     if state_dict is not None and state_dict.entry.type_name == "safetensors":
         model = architecture_order(ckpt, model)
-    return [map_optimizer(located, model) for located in find_optimizers(ckpt)]
+    return [map_optimizer(located, model) for located in optimizers]
 
 
 def architecture_order(ckpt: Checkpoint, model: dict[str, TensorInfo]) -> dict[str, TensorInfo]:

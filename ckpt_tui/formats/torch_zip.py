@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import IO, Any
 
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
+from ckpt_tui.formats._entries import make_storage
 from ckpt_tui.formats._pickled import build_checkpoint, unpickle
 from ckpt_tui.formats._records import StorageRef
 from ckpt_tui.formats._unpickler import storage_from_pid
@@ -51,7 +52,7 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
     raw, unpickler = unpickle(pickle_file, path, persistent_load, "data.pkl")
 
     def to_storage(ref: StorageRef) -> Storage:
-        return Storage(path, ref.key, ref.dtype, ref.numel, ref.location, member=f"{prefix}data/{ref.key}")
+        return make_storage(path, ref.key, ref.dtype, ref.numel, ref.location, f"{prefix}data/{ref.key}")
 
     notices: list[Notice] = []
     fmt = CheckpointFormat.TORCH_ZIP

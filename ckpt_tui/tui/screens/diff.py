@@ -134,7 +134,7 @@ class DiffScreen(Screen[None]):
 
         def work() -> None:
             a, b = compute_stats(pair.a), compute_stats(pair.b)
-            differences = difference_histogram(pair.a, pair.b) if pair.status == "changed" else None
+            differences = difference_histogram(pair.a, pair.b) if pair.status in ("changed", "nonfinite") else None
             self.post_message(DiffDetailComputed(pair.key, a, b, differences))
 
         start_work(self, work, name="Statistics", group="diff-detail")

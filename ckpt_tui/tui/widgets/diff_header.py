@@ -51,6 +51,8 @@ def _summary(report: DiffReport, stripped: bool, width: int) -> Text:
         f"  {len(report.changed)} changed · {len(report.shape_changes)} shape · {len(report.only_a)} only A · "
         f"{len(report.only_b)} only B · {len(report.values)} values · {tolerance_text(report)}"
     )
+    nonfinite, tied = len(report.nonfinite), len(report.tied_a) + len(report.tied_b)
+    counts = (f"  {nonfinite} NaN/Inf changes ·" if nonfinite else "") + counts + (f" · {tied} tied" if tied else "")
     text.append(counts[: max(0, width - len(verdict))])
     if report.values:
         text.append("\n")

@@ -134,7 +134,13 @@ class DiffTable(DataTable[Text]):
 
     def _status(self, status: str) -> Text:
         variables = self.app.theme_variables
-        colour = {"equal": "success", "changed": "warning", "shape": "error", "dtype": "warning"}.get(status, "accent")
+        colour = {
+            "equal": "success",
+            "changed": "warning",
+            "nonfinite": "error",
+            "shape": "error",
+            "dtype": "warning",
+        }.get(status, "accent")
         return Text(status, style=variables.get(colour, ""))
 
 
