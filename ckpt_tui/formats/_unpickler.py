@@ -66,7 +66,8 @@ class SafeUnpickler(pickle._Unpickler):
     append: Callable[[Any], None]
 
     def __init__(self, file: IO[bytes], persistent_load: PersistentLoad) -> None:
-        super().__init__(file if isinstance(file, io.BytesIO) else CappedReader(file), encoding="latin1")
+        # protocol-2 strings (SHORT_BINSTRING) decode as UTF-8, as torch.load's do (encoding="utf-8")
+        super().__init__(file if isinstance(file, io.BytesIO) else CappedReader(file), encoding="utf-8")
         self._persistent_load = persistent_load
         self._stubs: dict[str, type[Opaque]] = {}
         self.unknown_globals: dict[str, int] = {}
