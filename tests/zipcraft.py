@@ -146,3 +146,39 @@ def mapping(pairs: list[tuple[bytes, bytes]]) -> bytes:
 
 def floats(*values: float) -> bytes:
     return struct.pack(f"<{len(values)}f", *values)
+
+
+# -- the legacy (pre-1.6) format ----------------------------------------------------------------------------------
+
+MAGIC = pickle_of(i(0x1950A86A20F9469CFC6C))
+PROTOCOL = pickle_of(b"M\xe9\x03")
+
+
+def legacy(body: bytes, storages: list[tuple[str, int, bytes]], sys_info: bytes = b"}") -> bytes:
+    """magic, protocol, sys info, the object pickle, the key list, then (count, bytes) per storage."""
+    keys = pickle_of(b"]" + b"(" + b"".join(s(k) for k, _, _ in storages) + b"e") if storages else pickle_of(b"]")
+    data = b"".join(n.to_bytes(8, "little") + raw for _, n, raw in storages)
+    return MAGIC + PROTOCOL + pickle_of(sys_info) + pickle_of(body) + keys + data
+
+
+def legacy_view(key: str, numel: int, view_key: str, offset: int, size: int, cls: str = "FloatStorage") -> bytes:
+    return storage(key, numel, cls, extra=b"(" + s(view_key) + i(offset) + i(size) + b"t")
+
+
+def legacy_root(key: str, numel: int, cls: str = "FloatStorage") -> bytes:
+    return storage(key, numel, cls, extra=b"N")
+
+
+def tar_polyglot(body: bytes, storages: list[tuple[str, int, bytes]]) -> bytes:
+    """A v7 tar header (no 'ustar' magic) whose name field holds the legacy format's first pickles, the object
+    pickle swallowing the rest of the tar into a BINBYTES it then pops: tarfile and the pickle reader both accept
+    it, and torch.load takes the tar."""
+    start = MAGIC + PROTOCOL + pickle_of(b"}") + b"\x80\x02B"
+    swallowed = 512 + 1024 - len(start) - 4
+    header = bytearray(start + struct.pack("<I", swallowed))
+    header += bytes(100 - len(header))
+    header += b"0000644\0" + b"0000000\0" + b"0000000\0" + b"00000000000\0" + b"00000000000\0" + b" " * 8 + b"0"
+    header += bytes(512 - len(header))
+    header[148:156] = b"%06o\0 " % sum(header)
+    rest = legacy(body, storages)[len(MAGIC + PROTOCOL + pickle_of(b"}")) + 2 :]  # object pickle without PROTO
+    return bytes(header) + bytes(1024) + b"0" + rest

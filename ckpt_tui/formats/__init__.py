@@ -69,15 +69,34 @@ def _dispatch(path: str, f: object, head: bytes, size: int) -> Checkpoint:
         return sharded.read_index(path)
     if head.startswith(ZIP_MAGIC):
         return torch_zip.read(path, f, size)  # type: ignore[arg-type]
+    if path.endswith(".safetensors") and safetensors.sniff(head, size):  # torch.load reads these by name
+        return safetensors.read(path, f, size)  # type: ignore[arg-type]
+    if head[TAR_MAGIC_OFFSET : TAR_MAGIC_OFFSET + 5] == b"ustar" or _is_tar(f):
+        raise UnsupportedFormatError(
+            "is a tar archive (torch.load reads it as a PyTorch 0.1 checkpoint, whatever else it looks like): "
+            "not read safely; try --unsafe if you trust it",
+            path,
+        )
     if safetensors.sniff(head, size):
         return safetensors.read(path, f, size)  # type: ignore[arg-type]
-    if head[TAR_MAGIC_OFFSET : TAR_MAGIC_OFFSET + 5] == b"ustar":
-        raise UnsupportedFormatError(
-            "is a tar archive: PyTorch 0.1 checkpoints are not read safely; try --unsafe if you trust it", path
-        )
     if head[:1] == b"\x80" or head[:1] in (b"(", b"}", b"]"):
         return torch_legacy.read(path, f, size)  # type: ignore[arg-type]
     raise UnreadableError("not a PyTorch checkpoint: unrecognised format (not zip, pickle or safetensors)", path)
+
+
+def _is_tar(f: object) -> bool:
+    """What torch.load tries first on any file that is not a zip: `tarfile.open(mode="r:")`. A file that also
+    parses as a pickle is a polyglot, and torch reads the tar side of it."""
+    import tarfile
+
+    f.seek(0)  # type: ignore[attr-defined]
+    try:
+        with tarfile.open(fileobj=f, mode="r:"):  # type: ignore[call-overload]
+            return True
+    except (tarfile.TarError, EOFError, OSError, ValueError):
+        return False
+    finally:
+        f.seek(0)  # type: ignore[attr-defined]
 
 
 def _check_file(path: str) -> int:

@@ -17,7 +17,7 @@ class StorageRef(NamedTuple):
     dtype: str
     numel: int
     location: str
-    view: tuple[int, int] | None = None  # legacy storage views: (element offset, element count)
+    view: tuple[int, int] | None = None  # legacy storage views: (byte offset into the root, element count)
 
 
 class DType(NamedTuple):

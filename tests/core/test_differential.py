@@ -20,10 +20,14 @@ from tests.zipcraft import (
     floats,
     g,
     i,
+    legacy,
+    legacy_root,
+    legacy_view,
     mapping,
     pickle_of,
     s,
     storage,
+    tar_polyglot,
     tensor,
     torch_items,
 )
@@ -155,6 +159,43 @@ def case_data_crc_lies() -> bytes:
     return zip_of(items)
 
 
+def case_tar_polyglot() -> bytes:
+    return tar_polyglot(mapping([(s("w"), tensor(legacy_root("0", 2), 0, (2,), (1,)))]), [("0", 2, floats(1, 2))])
+
+
+def case_legacy_side_pickle_global() -> bytes:
+    body = mapping([(s("w"), tensor(legacy_root("0", 2), 0, (2,), (1,)))])
+    return legacy(body, [("0", 2, floats(1, 2))], sys_info=call(g("os", "system"), s("true")))
+
+
+def case_legacy_views_share_a_key() -> bytes:
+    """Two views with one view key: torch keeps the first definition for both."""
+    a = tensor(legacy_view("0", 4, "v", 1, 2), 0, (2,), (1,))
+    b = tensor(legacy_view("0", 4, "v", 2, 2), 0, (2,), (1,))
+    return legacy(
+        mapping([(s("a"), a), (s("b"), b), (s("r"), tensor(legacy_root("0", 4), 0, (4,), (1,)))]),
+        [("0", 4, floats(1, 2, 3, 4))],
+    )
+
+
+def case_legacy_view_of_other_dtype() -> bytes:
+    """A view referenced with another storage type: torch offsets and types it by the view's own type."""
+    root = tensor(legacy_root("0", 4, "IntStorage"), 0, (4,), (1,))
+    view = tensor(legacy_view("0", 4, "v", 1, 1, "DoubleStorage"), 0, (1,), (1,))
+    return legacy(mapping([(s("r"), root), (s("v"), view)]), [("0", 4, struct.pack("<4i", 1, 2, 3, 4))])
+
+
+def case_legacy_view_key_is_a_root() -> bytes:
+    a = tensor(legacy_view("0", 4, "1", 0, 2), 0, (2,), (1,))
+    b = tensor(legacy_root("1", 2), 0, (2,), (1,))
+    return legacy(mapping([(s("a"), a), (s("b"), b)]), [("0", 4, floats(1, 2, 3, 4)), ("1", 2, floats(5, 6))])
+
+
+def case_legacy_count_mismatch() -> bytes:
+    body = mapping([(s("w"), tensor(legacy_root("0", 2), 0, (2,), (1,)))])
+    return legacy(body, [("0", 3, floats(1, 2, 3))])
+
+
 CASES: dict[str, tuple[Callable[[], bytes], str]] = {  # name: (builder, "identical" | "refused: <regex>")
     "names equal but for case": (case_dup_by_case, "refused: differ only by case"),
     "NUL byte in a name": (case_nul_name, "refused: NUL byte"),
@@ -176,6 +217,12 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {  # name: (builder, "identi
     "one key, two storage types": (case_shared_dtype_reinterpret, "identical"),
     "offset + stride-0 view": (case_offset_view, "identical"),
     "data.pkl CRC lies": (case_data_crc_lies, "refused: CRC"),
+    "legacy tar polyglot": (case_tar_polyglot, "refused: is a tar archive"),
+    "legacy sys info names os.system": (case_legacy_side_pickle_global, "flagged: os.system"),
+    "legacy views share a key": (case_legacy_views_share_a_key, "identical"),
+    "legacy view of another dtype": (case_legacy_view_of_other_dtype, "identical"),
+    "legacy view key is a storage key": (case_legacy_view_key_is_a_root, "refused: also a storage key"),
+    "legacy element count lies": (case_legacy_count_mismatch, "refused: holds 3 elements"),
 }
 
 
@@ -202,6 +249,9 @@ def test_case_matches_torch_or_is_refused(verdicts: dict[str, tuple[Path, Verdic
         assert verdict.outcome == "identical", verdict.detail
     elif expected == "torchscript":
         assert read_checkpoint(path).format == "torchscript"
+    elif expected.startswith("flagged: "):
+        name = expected.removeprefix("flagged: ")
+        assert any(n.subject == name and n.severity == "warning" for n in read_checkpoint(path).notices)
     else:
         with pytest.raises(CkptError, match=expected.removeprefix("refused: ")):
             read_checkpoint(path)
