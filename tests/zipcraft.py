@@ -18,14 +18,20 @@ class Item:
     local_only: bool = False
     size_override: int | None = None  # what the directory claims the uncompressed size is
     crc_override: int | None = None
+    payload: bytes | None = None  # ready-made deflate stream (implies deflate)
     header: int = field(default=0, init=False)
+
+    def stream(self) -> bytes:
+        if self.payload is not None:
+            return self.payload
+        return zlib.compress(self.data)[2:-4] if self.deflate else self.data
 
 
 def build_zip(items: list[Item], directory_order: list[int] | None = None) -> bytes:
     out = bytearray()
     for item in items:
         item.header = len(out)
-        payload = zlib.compress(item.data)[2:-4] if item.deflate else item.data
+        payload = item.stream()
         name = item.local_name if item.local_name is not None else item.name
         crc = zlib.crc32(item.data)
         out += struct.pack(
@@ -33,7 +39,7 @@ def build_zip(items: list[Item], directory_order: list[int] | None = None) -> by
             b"PK\x03\x04",
             20,
             0,
-            8 if item.deflate else 0,
+            8 if item.deflate or item.payload is not None else 0,
             0,
             0,
             crc,
@@ -47,7 +53,7 @@ def build_zip(items: list[Item], directory_order: list[int] | None = None) -> by
     listed = [items[i] for i in (directory_order or range(len(items)))]
     listed = [i for i in listed if i.in_directory and not i.local_only]
     for item in listed:
-        payload_len = len(zlib.compress(item.data)[2:-4]) if item.deflate else len(item.data)
+        payload_len = len(item.stream())
         size = item.size_override if item.size_override is not None else len(item.data)
         crc = item.crc_override if item.crc_override is not None else zlib.crc32(item.data)
         out += struct.pack(
@@ -56,7 +62,7 @@ def build_zip(items: list[Item], directory_order: list[int] | None = None) -> by
             20,
             20,
             0,
-            8 if item.deflate else 0,
+            8 if item.deflate or item.payload is not None else 0,
             0,
             0,
             crc,

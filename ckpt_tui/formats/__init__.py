@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ckpt_tui.errors import CkptError, UnreadableError, UnsupportedFormatError
+from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError, UnsupportedFormatError
 from ckpt_tui.model import Checkpoint, Storage
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -17,6 +18,31 @@ TAR_MAGIC_OFFSET = 257
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint's structure: no tensor bytes are read and nothing the file names is run."""
     path = os.fspath(path)
+    with _nested(path):
+        return _read_path(path)
+
+
+_NESTING = threading.local()
+MAX_NESTING = 3  # a training directory -> its shard index -> a shard
+
+
+@contextmanager
+def _nested(path: str) -> Iterator[None]:
+    """Checkpoints that contain checkpoints (directories, shard sets) stop at MAX_NESTING: a set that lists
+    itself, or a symlink loop, is an error, not a recursion."""
+    depth = getattr(_NESTING, "depth", 0)
+    if depth >= MAX_NESTING:
+        raise InvalidCheckpointError(
+            f"checkpoints nested more than {MAX_NESTING} deep (a shard set or directory that includes itself?)", path
+        )
+    _NESTING.depth = depth + 1
+    try:
+        yield
+    finally:
+        _NESTING.depth = depth
+
+
+def _read_path(path: str) -> Checkpoint:
     if os.path.isdir(path):
         with _gc_paused():
             return _read_directory(path)

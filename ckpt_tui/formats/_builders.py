@@ -19,6 +19,7 @@ from ckpt_tui.formats._records import (
     RawTensor,
     StorageRef,
     StorageType,
+    check_key_depth,
     qualname_of_stub,
     stub_class,
 )
@@ -125,6 +126,7 @@ class CounterDict(OpaqueDict):
             self.update(iterable)
         elif isinstance(iterable, list | tuple | str | bytes):
             for item in iterable:
+                check_key_depth(item)
                 self[item] = self.get(item, 0) + 1
         elif iterable is not None:
             raise pickle.UnpicklingError("Counter takes a mapping or a sequence")
@@ -230,6 +232,8 @@ def make_frozenset(items: Any = ()) -> frozenset[Any]:
 def _iterable(items: Any) -> list[Any] | tuple[Any, ...]:
     if not isinstance(items, list | tuple):
         raise pickle.UnpicklingError("set must be built from a list")
+    for item in items:
+        check_key_depth(item)
     return items
 
 

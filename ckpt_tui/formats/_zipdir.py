@@ -27,7 +27,7 @@ LEAN = struct.Struct("<4s4xHH4xIIIHHH8xI")  # CENTRAL with only the fields read
 LOCAL = struct.Struct("<4sHHHHHIIIHH")
 STORED, DEFLATED = 0, 8
 ENCRYPTED = 0x1 | 0x40 | 0x20  # encrypted, strongly encrypted, patch data: miniz refuses to extract these
-MAX_INFLATED_PICKLE = 256 << 20  # torch.save never compresses; a deflated data.pkl bigger than this is a bomb
+MAX_INFLATED_PICKLE = 64 << 20  # torch.save never compresses; a deflated data.pkl bigger than this is a bomb
 U32 = 0xFFFFFFFF
 
 
