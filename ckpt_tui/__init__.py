@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from ckpt_tui.core.check import LoadReport
+    from ckpt_tui.reports import LoadReport
 
 
 def check_loads(checkpoint: str, model: str, **options: Any) -> LoadReport:

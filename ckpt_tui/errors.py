@@ -73,3 +73,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
     if isinstance(error, CkptError):
         return error.exit_code
     return ExitCode.BAD_INPUT
+
+
+class Cancelled(CkptError):
+    """The caller asked the computation to stop."""

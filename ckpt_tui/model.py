@@ -31,6 +31,60 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
+class CheckpointFormat(StrEnum):
+    """What a checkpoint was read as (`Checkpoint.format`)."""
+
+    SAFETENSORS = "safetensors"
+    TORCH_ZIP = "torch-zip"
+    TORCHSCRIPT = "torchscript"
+    TORCH_LEGACY = "torch-legacy"
+    PICKLE = "pickle"
+    SHARDED_SAFETENSORS = "sharded-safetensors"
+    SHARDED_TORCH = "sharded-torch"
+    DCP = "dcp"
+    DIRECTORY = "directory"
+    UNSAFE = "torch (unsafe load)"
+
+    @property
+    def is_sharded(self) -> bool:
+        return self in (CheckpointFormat.SHARDED_SAFETENSORS, CheckpointFormat.SHARDED_TORCH)
+
+
+class NoticeCode(StrEnum):
+    """Every kind of `Notice`; a new notice is a new member here."""
+
+    UNKNOWN_GLOBAL = "unknown-global"
+    TORCHSCRIPT_CLASS = "torchscript-class"
+    TORCHSCRIPT = "torchscript"
+    REPRESENTATION = "representation"
+    LEGACY_FORMAT = "legacy-format"
+    PLAIN_PICKLE = "plain-pickle"
+    SAFETENSORS_METADATA = "safetensors-metadata"
+    SHARDS = "shards"
+    SHARD_CONSISTENCY = "shard-consistency"
+    LAYOUT = "layout"
+    DCP = "dcp"
+    DCP_METADATA = "dcp-metadata"
+    UNSAFE_LOAD = "unsafe-load"
+    SHARED_STORAGE = "shared-storage"
+    WRAPPER_PREFIX = "wrapper-prefix"
+    NON_FINITE = "non-finite"
+
+
+class StorageSource(StrEnum):
+    """`Storage.member` sentinels for tensors that are not a byte range of a file: torch must materialise them."""
+
+    UNSAFE = "<loaded by --unsafe>"
+    DCP = "<torch.distributed.checkpoint>"
+
+
+class Marker(StrEnum):
+    """Names the readers give to structure that is not in the file as such."""
+
+    CYCLE = "cycle"  # type_name of a value standing for a recursive reference
+    MODULE_STATE = "__state__"  # the key under which a pickled nn.Module keeps its non-tensor fields
+
+
 @dataclass(frozen=True, slots=True)
 class Storage:
     """A run of bytes in a file holding `numel` elements of `dtype`.
@@ -193,7 +247,7 @@ class Entry:
 class Notice:
     """Something the reader found that a person should know: an unknown global, a shared storage, a prefix."""
 
-    code: str
+    code: NoticeCode
     severity: Severity
     message: str
     subject: str = ""
@@ -202,7 +256,7 @@ class Notice:
 @dataclass(frozen=True, eq=False)
 class Checkpoint:
     path: str
-    format: str
+    format: CheckpointFormat
     root: Entry
     file_size: int
     notices: tuple[Notice, ...] = field(default=())

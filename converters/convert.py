@@ -9,27 +9,24 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from ckpt_tui.converters.atomic import atomic_outputs
+from ckpt_tui.converters.plan import ConversionPlan, plan_safetensors
+from ckpt_tui.converters.safetensors import ordered, write_file
+from ckpt_tui.converters.shards import index_bytes, index_path, shard_names, split
+from ckpt_tui.converters.verify import verify_file
 from ckpt_tui.core.compare import compare_pair
-from ckpt_tui.core.keys import KeyRules
 from ckpt_tui.errors import UsageError, VerificationError
 from ckpt_tui.formats import read_checkpoint
-from ckpt_tui.model import Checkpoint, Entry, Kind
-from converters.atomic import atomic_outputs
-from converters.plan import ConversionPlan, plan_safetensors
-from converters.safetensors import ordered, write_file
-from converters.shards import index_bytes, index_path, shard_names, split
-from converters.verify import verify_file
-
-Progress = Callable[[int, int], None]
+from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Kind
+from ckpt_tui.reports import ConvertReport, KeyRules, OutputFormat, Progress
 
 
 @dataclass(frozen=True, slots=True)
 class ConvertOptions:
     output: str | None = None
-    to: str = "safetensors"  # or "pth"
+    to: OutputFormat = OutputFormat.SAFETENSORS
     key: str | None = None
     all_tensors: bool = False
     rules: KeyRules = field(default_factory=KeyRules)
@@ -39,25 +36,9 @@ class ConvertOptions:
     verify: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class ConvertReport:
-    source: str
-    outputs: tuple[str, ...]
-    to: str
-    scope: str
-    tensors_written: int
-    bytes_written: int
-    aliases: dict[str, str]
-    renamed: dict[str, str]
-    metadata: tuple[str, ...]  # keys carried into __metadata__
-    not_carried: tuple[tuple[str, str], ...]
-    verified: bool
-    cast: str | None
-
-
-def default_output(source: str, to: str) -> str:
+def default_output(source: str, to: OutputFormat) -> str:
     stem, _ = os.path.splitext(source)
-    return f"{stem}.safetensors" if to == "safetensors" else f"{stem}.converted.pth"
+    return f"{stem}.safetensors" if to == OutputFormat.SAFETENSORS else f"{stem}.converted.pth"
 
 
 def convert(
@@ -66,9 +47,9 @@ def convert(
     output = options.output or default_output(ckpt.path, options.to)
     if os.path.exists(output) and os.path.samefile(output, ckpt.path):
         raise UsageError(f"{output} is the input file; the input is never modified: choose another -o")
-    if options.to == "pth":
+    if options.to == OutputFormat.PTH:
         return _convert_pth(ckpt, output, options)
-    if options.to != "safetensors":
+    if options.to != OutputFormat.SAFETENSORS:
         raise UsageError(f"--to must be safetensors or pth (got {options.to!r})")
     plan = plan_safetensors(ckpt, options.key, options.all_tensors, options.rules, options.dtype)
     return _write_safetensors(plan, output, options, progress, cancel)
@@ -99,7 +80,7 @@ def _write_safetensors(
     return ConvertReport(
         plan.source.path,
         tuple(paths),
-        "safetensors",
+        OutputFormat.SAFETENSORS,
         plan.scope,
         len(tensors),
         total,
@@ -113,7 +94,7 @@ def _write_safetensors(
 
 
 def _convert_pth(ckpt: Checkpoint, output: str, options: ConvertOptions) -> ConvertReport:
-    from converters.torch_save import write_pth
+    from ckpt_tui.converters.torch_save import write_pth
 
     if options.dtype or options.max_shard_size or options.all_tensors or options.key:
         raise UsageError(
@@ -129,14 +110,14 @@ def _convert_pth(ckpt: Checkpoint, output: str, options: ConvertOptions) -> Conv
     renamed = {k: options.rules.apply(k) for k in ckpt.tensors if options.rules.apply(k) != k}
     size = os.path.getsize(output)
     return ConvertReport(
-        ckpt.path, (output,), "pth", "(whole checkpoint)", len(ckpt.tensors), size, {}, renamed, (), not_carried,
-        options.verify, None,
+        ckpt.path, (output,), OutputFormat.PTH, "(whole checkpoint)", len(ckpt.tensors), size, {}, renamed, (),
+        not_carried, options.verify, None,
     )  # fmt: skip
 
 
 def _without_safetensors_header(ckpt: Checkpoint) -> tuple[Checkpoint, tuple[tuple[str, str], ...]]:
     """A state dict written as .pth has no place for a safetensors header's __metadata__: left out, and said so."""
-    if ckpt.format != "safetensors" or ckpt.root.child("__metadata__") is None:
+    if ckpt.format != CheckpointFormat.SAFETENSORS or ckpt.root.child("__metadata__") is None:
         return ckpt, ()
     children = tuple((k, e) for k, e in ckpt.root.children if k != "__metadata__")
     root = Entry(ckpt.root.kind, "dict", None, children, ckpt.root.attrs)

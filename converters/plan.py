@@ -10,11 +10,22 @@ import json
 import struct
 from dataclasses import dataclass, field
 
-from ckpt_tui.core.keys import KeyRules, rename_keys
+from ckpt_tui.core.keys import rename_keys
 from ckpt_tui.core.layout import state_dict_at
 from ckpt_tui.dtypes import FLOATING, NUMPY_STRUCT, TO_SAFETENSORS
 from ckpt_tui.errors import UsageError
-from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, TensorInfo, tensor_count, walk_dotted
+from ckpt_tui.model import (
+    ArrayValue,
+    Checkpoint,
+    CheckpointFormat,
+    Entry,
+    GlobalRef,
+    Kind,
+    TensorInfo,
+    tensor_count,
+    walk_dotted,
+)
+from ckpt_tui.reports import KeyRules
 
 CASTS = {
     "bf16": "bfloat16",
@@ -125,7 +136,7 @@ def _carry_the_rest(plan: ConversionPlan, ckpt: Checkpoint, scope_prefix: str | 
     for path, entry in _top_down(ckpt.root):
         if scope_prefix and (path == scope_prefix or path.startswith(scope_prefix + ".")):
             continue  # the written state dict itself
-        if ckpt.format == "safetensors" and path == "__metadata__":
+        if ckpt.format == CheckpointFormat.SAFETENSORS and path == "__metadata__":
             plan.metadata.update({str(k): str(e.value) for k, e in entry.children})  # already strings
         elif entry.kind is Kind.TENSOR and id(entry.value) not in selected:
             plan.not_carried.append((path, "a tensor outside the converted state dict (use --all or --key)"))

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable
 
-from ckpt_tui.core.stats import Cancelled
+from ckpt_tui.converters.copy import copy_tensor
+from ckpt_tui.converters.plan import OutputTensor
 from ckpt_tui.dtypes import TO_SAFETENSORS, itemsize
-from converters.copy import copy_tensor
-from converters.plan import OutputTensor
-
-Progress = Callable[[int, int], None]
+from ckpt_tui.errors import Cancelled
+from ckpt_tui.reports import Progress
 
 
 def ordered(tensors: list[OutputTensor]) -> list[OutputTensor]:

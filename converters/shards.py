@@ -6,8 +6,8 @@ import json
 import os
 import re
 
+from ckpt_tui.converters.plan import OutputTensor
 from ckpt_tui.errors import UsageError
-from converters.plan import OutputTensor
 
 UNITS = {
     "": 1,

@@ -14,11 +14,11 @@ import struct
 import zipfile
 from typing import IO
 
-from ckpt_tui.core.keys import KeyRules
 from ckpt_tui.dtypes import NUMPY_NAMES, NUMPY_STRUCT, STORAGE_DTYPES
 from ckpt_tui.errors import UnsupportedFormatError
 from ckpt_tui.formats import byte_range
-from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, OpaqueRecipe, Storage, TensorInfo
+from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, Marker, OpaqueRecipe, Storage, TensorInfo
+from ckpt_tui.reports import KeyRules
 
 TYPED_STORAGE = {dtype: name for name, dtype in STORAGE_DTYPES.items() if name != "UntypedStorage"}
 NUMPY_CODES = {name: code for code, name in NUMPY_NAMES.items() if code in NUMPY_STRUCT}
@@ -271,7 +271,7 @@ class PickleWriter:
             self.numpy_array(v)
         elif isinstance(v, GlobalRef):
             self.global_(v)
-        elif e.type_name == "cycle":
+        elif e.type_name == Marker.CYCLE:
             raise UnsupportedFormatError("the checkpoint holds a self-referencing object; it cannot be rewritten")
         else:
             self.value_of(v)

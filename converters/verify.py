@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import threading
 
+from ckpt_tui.converters.copy import tensor_chunks
+from ckpt_tui.converters.plan import OutputTensor
 from ckpt_tui.core.compare import bytes_equal, mapped_bytes_equal
-from ckpt_tui.core.stats import Cancelled
 from ckpt_tui.core.tensors import read_array
 from ckpt_tui.dtypes import TO_SAFETENSORS
-from ckpt_tui.errors import VerificationError
+from ckpt_tui.errors import Cancelled, VerificationError
 from ckpt_tui.formats import read_checkpoint
 from ckpt_tui.model import TensorInfo
-from converters.copy import tensor_chunks
-from converters.plan import OutputTensor
 
 
 def verify_file(

@@ -26,8 +26,8 @@ def test_reading_structure_imports_neither_torch_nor_numpy_nor_textual() -> None
 
 def test_core_and_converters_never_import_textual() -> None:
     loaded = modules_after(
-        "import importlib, pkgutil, ckpt_tui.core, converters\n"
-        "for pkg in (ckpt_tui.core, converters):\n"
+        "import importlib, pkgutil, ckpt_tui.core, ckpt_tui.converters\n"
+        "for pkg in (ckpt_tui.core, ckpt_tui.converters):\n"
         "    for m in pkgutil.iter_modules(pkg.__path__):\n"
         "        importlib.import_module(f'{pkg.__name__}.{m.name}')\n"
         "import ckpt_tui.render.summary, ckpt_tui.cli"

@@ -6,8 +6,9 @@ import argparse
 import sys
 
 from ckpt_tui.core.devices import parse_device
-from ckpt_tui.core.keys import KeyRules, make_rules
+from ckpt_tui.core.keys import make_rules
 from ckpt_tui.model import Checkpoint
+from ckpt_tui.reports import KeyRules
 
 UNSAFE_HELP = "run the full unpickler, torch.load(weights_only=False): this RUNS CODE FROM THE FILE; trusted files only"
 

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from ckpt_tui.commands._common import add_key_rules, key_rules
+from ckpt_tui.commands._output import console, emit_json
 from ckpt_tui.errors import CkptError, ExitCode, UsageError
 
 
@@ -40,7 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckpt_tui.cli import console, emit_json
     from ckpt_tui.render.check import check_renderable, checks_json, junit_xml
 
     specs = manifest_specs(args.manifest) if args.manifest else [spec_from_args(args)]

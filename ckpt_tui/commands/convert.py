@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ckpt_tui.commands._common import add_key_rules, add_unsafe, key_rules, open_checkpoint
+from ckpt_tui.commands._output import console, emit_json
 from ckpt_tui.errors import ExitCode
+from ckpt_tui.reports import OutputFormat
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("path", help="input checkpoint")
     p.add_argument("-o", "--output", help="output file (default: next to the input)")
-    p.add_argument("--to", choices=("safetensors", "pth"), default="safetensors", help="output format")
+    p.add_argument("--to", choices=[f.value for f in OutputFormat], default="safetensors", help="output format")
     p.add_argument("--key", help="the state dict to write (a key path, e.g. model_state_dict); default: detected")
     p.add_argument("--all", dest="all_tensors", action="store_true", help="write every tensor, keyed by dotted path")
     add_key_rules(p)
@@ -32,16 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckpt_tui.cli import console, emit_json
     from ckpt_tui.commands._progress import progress_bar
+    from ckpt_tui.converters.convert import ConvertOptions, convert
+    from ckpt_tui.converters.shards import parse_size
     from ckpt_tui.render.convert import convert_json, convert_renderable
-    from converters.convert import ConvertOptions, convert
-    from converters.shards import parse_size
 
     ckpt = open_checkpoint(args.path, args.unsafe)
     options = ConvertOptions(
         args.output,
-        args.to,
+        OutputFormat(args.to),
         args.key,
         args.all_tensors,
         key_rules(args),

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ckpt_tui.commands._common import add_key_rules, add_unsafe, key_rules, open_checkpoint
+from ckpt_tui.commands._output import console, emit_json
 from ckpt_tui.errors import ExitCode, UsageError
 
 
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     import re
 
-    from ckpt_tui.core.diff import DiffOptions
+    from ckpt_tui.reports import DiffOptions
 
     for pattern in (args.only, args.exclude):
         if pattern:
@@ -62,7 +63,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_report(a: object, b: object, options: object, as_json: bool) -> int:
-    from ckpt_tui.cli import console, emit_json
     from ckpt_tui.commands._progress import progress_bar
     from ckpt_tui.core.diff import diff_checkpoints
     from ckpt_tui.render.diff import diff_json, diff_renderable

@@ -6,8 +6,10 @@ import argparse
 from typing import Any
 
 from ckpt_tui.commands._common import add_device, add_unsafe, open_checkpoint
+from ckpt_tui.commands._output import console, emit_json
+from ckpt_tui.core.devices import needs_values
 from ckpt_tui.errors import ExitCode
-from ckpt_tui.model import Checkpoint
+from ckpt_tui.model import Checkpoint, NoticeCode
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,10 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckpt_tui.cli import console, emit_json
     from ckpt_tui.core.summary import summarize
     from ckpt_tui.render.summary import summary_json, summary_renderable
 
+    if args.stats:
+        needs_values(args.device, "--stats")
     ckpt = open_checkpoint(args.path, args.unsafe, args.device)
     summary = summarize(ckpt)
     stats = all_stats(ckpt, args.device) if args.stats else None
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             from ckpt_tui.render.stats_table import stats_table
 
             out.print(stats_table(stats))
-    inconsistent = any(n.code == "shard-consistency" for n in summary.notices)
+    inconsistent = any(n.code == NoticeCode.SHARD_CONSISTENCY for n in summary.notices)
     return ExitCode.FAILED if args.strict and inconsistent else ExitCode.OK
 
 

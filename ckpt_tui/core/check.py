@@ -9,85 +9,15 @@ the checkpoint would pull apart, buffers left uninitialised. On a real device th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from ckpt_tui.core.compare import compare_pair
-from ckpt_tui.core.keys import KeyRules, explain_key_mismatch, rename_keys
+from ckpt_tui.core.keys import explain_key_mismatch, rename_keys
 from ckpt_tui.core.layout import state_dict_at
 from ckpt_tui.core.user_model import build_model
 from ckpt_tui.model import Checkpoint, TensorInfo
-
-
-@dataclass(frozen=True, slots=True)
-class Mismatch:
-    key: str
-    checkpoint: str
-    model: str
-
-
-@dataclass(frozen=True, slots=True)
-class ForwardResult:
-    input_shape: tuple[int, ...]
-    output_shapes: tuple[tuple[int, ...], ...]
-    nan: int
-    inf: int
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckItem:
-    name: str
-    passed: bool
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    checkpoint: str
-    model: str
-    device: str
-    strict: bool
-    scope: str
-    compared: int
-    missing: tuple[str, ...] = ()
-    unexpected: tuple[str, ...] = ()
-    shape_mismatches: tuple[Mismatch, ...] = ()
-    dtype_mismatches: tuple[Mismatch, ...] = ()
-    tie_conflicts: tuple[tuple[str, ...], ...] = ()
-    uninitialised: tuple[str, ...] = ()
-    loaded: bool = False  # load_state_dict ran (real devices only)
-    load_error: str | None = None
-    forward: ForwardResult | None = None
-    hint: str | None = None
-    notes: tuple[str, ...] = field(default=())
-
-    def checks(self) -> list[CheckItem]:
-        """One item per check (JUnit test cases); `strict` decides whether key and dtype differences fail."""
-        items = [
-            CheckItem("no missing keys", not (self.strict and self.missing), _keys(self.missing)),
-            CheckItem("no unexpected keys", not (self.strict and self.unexpected), _keys(self.unexpected)),
-            CheckItem("shapes match", not self.shape_mismatches, _mismatches(self.shape_mismatches)),
-            CheckItem("dtypes match", not (self.strict and self.dtype_mismatches), _mismatches(self.dtype_mismatches)),
-            CheckItem(
-                "tied parameters agree", not self.tie_conflicts, "; ".join(" = ".join(g) for g in self.tie_conflicts)
-            ),
-            CheckItem(
-                "load_state_dict",
-                self.load_error is None,
-                self.load_error or ("ran" if self.loaded else "skipped on meta"),
-            ),
-        ]
-        if self.forward is not None:
-            f = self.forward
-            ok = f.error is None and not (f.nan or f.inf)
-            detail = f.error or f"output {', '.join(map(str, f.output_shapes))}; {f.nan} NaN, {f.inf} Inf"
-            items.append(CheckItem("forward pass is finite", ok, detail))
-        return items
-
-    @property
-    def ok(self) -> bool:
-        return all(item.passed for item in self.checks())
+from ckpt_tui.reports import ForwardResult, KeyRules, LoadReport, Mismatch
 
 
 def check_loads(
@@ -221,11 +151,3 @@ def _tensors_in(output: Any) -> list[Any]:
     if isinstance(output, list | tuple):
         return [t for v in output for t in _tensors_in(v)]
     return []
-
-
-def _keys(keys: tuple[str, ...]) -> str:
-    return ", ".join(keys[:10]) + (f" (+{len(keys) - 10} more)" if len(keys) > 10 else "")
-
-
-def _mismatches(items: tuple[Mismatch, ...]) -> str:
-    return "; ".join(f"{m.key}: checkpoint {m.checkpoint}, model {m.model}" for m in items[:10])

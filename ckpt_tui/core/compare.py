@@ -10,29 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.core.decode import decode_chunk
-from ckpt_tui.core.stats import CHUNK_ELEMENTS, Histogram, histogram_range
+from ckpt_tui.core.stats import CHUNK_ELEMENTS, histogram_range
 from ckpt_tui.core.tensors import drop_pages, map_storage, read_array
 from ckpt_tui.formats import has_byte_range
 from ckpt_tui.model import TensorInfo
+from ckpt_tui.reports import Histogram, PairMetrics
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-@dataclass(frozen=True, slots=True)
-class PairMetrics:
-    numel: int
-    mismatched: int  # elements outside tolerance
-    max_abs: float
-    mean_abs: float
-    max_rel: float  # inf where b is 0 and a is not
-    rel_l2: float  # ‖a-b‖ / ‖a‖ (inf when a is all zeros and b is not)
-    cosine: float | None  # None when either side is all zeros
-    bit_identical: bool
 
 
 IDENTICAL = dict(mismatched=0, max_abs=0.0, mean_abs=0.0, max_rel=0.0, rel_l2=0.0, cosine=1.0, bit_identical=True)

@@ -11,86 +11,15 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from ckpt_tui.core.compare import PairMetrics, compare_pair
-from ckpt_tui.core.keys import KeyRules, explain_key_mismatch, rename_keys
+from ckpt_tui.core.compare import compare_pair
+from ckpt_tui.core.keys import explain_key_mismatch, rename_keys
 from ckpt_tui.core.layout import find_state_dict, state_dict_at
-from ckpt_tui.core.stats import Cancelled
-from ckpt_tui.core.summary import short_repr
-from ckpt_tui.model import ArrayValue, Checkpoint, Entry, Kind, TensorInfo, walk_dotted
+from ckpt_tui.errors import Cancelled
+from ckpt_tui.model import ArrayValue, Checkpoint, CheckpointFormat, Entry, GlobalRef, Kind, TensorInfo, walk_dotted
+from ckpt_tui.reports import DiffOptions, DiffReport, DiffStatus, Progress, TensorDiff, ValueChange
 
-Progress = Callable[[int, int], None]
 SAFETENSORS_HEADER = "__metadata__"
-
-
-@dataclass(frozen=True, slots=True)
-class DiffOptions:
-    rtol: float = 0.0
-    atol: float = 0.0
-    key_a: str | None = None
-    key_b: str | None = None
-    rules: KeyRules = field(default_factory=KeyRules)
-    only: str | None = None
-    exclude: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TensorDiff:
-    key: str
-    status: str  # "equal" | "changed" | "shape" (not compared)
-    a: TensorInfo
-    b: TensorInfo
-    metrics: PairMetrics | None
-
-    @property
-    def dtype_changed(self) -> bool:
-        return self.a.dtype != self.b.dtype
-
-
-@dataclass(frozen=True, slots=True)
-class ValueChange:
-    path: str
-    a: str | None  # None: only in B
-    b: str | None  # None: only in A
-
-
-@dataclass(frozen=True, slots=True)
-class DiffReport:
-    a: str
-    b: str
-    scope_a: str  # "(root)" or the state dict's location
-    scope_b: str
-    options: DiffOptions
-    only_a: tuple[str, ...]
-    only_b: tuple[str, ...]
-    tensors: tuple[TensorDiff, ...]  # every pair present on both sides, in A's order
-    values: tuple[ValueChange, ...]
-
-    @property
-    def changed(self) -> list[TensorDiff]:
-        """Changed tensors, the largest relative error first."""
-        found = [t for t in self.tensors if t.status == "changed"]
-        return sorted(found, key=lambda t: -(t.metrics.rel_l2 if t.metrics else 0.0))
-
-    @property
-    def shape_changes(self) -> list[TensorDiff]:
-        return [t for t in self.tensors if t.status == "shape"]
-
-    @property
-    def dtype_changes(self) -> list[TensorDiff]:
-        return [t for t in self.tensors if t.dtype_changed]
-
-    @property
-    def hint(self) -> str | None:
-        return explain_key_mismatch(self.only_a, self.only_b)
-
-    @property
-    def identical(self) -> bool:
-        return not (self.only_a or self.only_b or self.values or self.dtype_changes) and all(
-            t.status == "equal" for t in self.tensors
-        )
 
 
 def diff_checkpoints(
@@ -117,16 +46,19 @@ def diff_checkpoints(
         if progress:
             progress(done, total)
     values = _value_changes(a, b, options) if whole else []
+    only_a = tuple(k for k in tensors_a if k not in tensors_b)
+    only_b = tuple(k for k in tensors_b if k not in tensors_a)
     return DiffReport(
         a.path,
         b.path,
         scope_a,
         scope_b,
         options,
-        tuple(k for k in tensors_a if k not in tensors_b),
-        tuple(k for k in tensors_b if k not in tensors_a),
+        only_a,
+        only_b,
         tuple(pairs),
         tuple(values),
+        explain_key_mismatch(only_a, only_b),
     )
 
 
@@ -165,15 +97,15 @@ def _select(tensors: dict[str, TensorInfo], options: DiffOptions) -> dict[str, T
 
 def _diff_pair(key: str, a: TensorInfo, b: TensorInfo, options: DiffOptions) -> TensorDiff:
     if a.shape != b.shape:
-        return TensorDiff(key, "shape", a, b, None)
+        return TensorDiff(key, DiffStatus.SHAPE, a, b, None)
     metrics = compare_pair(a, b, options.rtol, options.atol)
-    return TensorDiff(key, "equal" if metrics.mismatched == 0 else "changed", a, b, metrics)
+    return TensorDiff(key, DiffStatus.EQUAL if metrics.mismatched == 0 else DiffStatus.CHANGED, a, b, metrics)
 
 
 def _value_changes(a: Checkpoint, b: Checkpoint, options: DiffOptions) -> list[ValueChange]:
     """Changed non-tensor values; a safetensors header's `__metadata__` only against another safetensors file."""
     values_a, values_b = _values(a.root, options), _values(b.root, options)
-    if (a.format == "safetensors") != (b.format == "safetensors"):
+    if (a.format == CheckpointFormat.SAFETENSORS) != (b.format == CheckpointFormat.SAFETENSORS):
         values_a, values_b = _without_header(values_a), _without_header(values_b)
     changes = [ValueChange(p, v, values_b.get(p)) for p, v in values_a.items() if values_b.get(p) != v]
     changes += [ValueChange(p, None, v) for p, v in values_b.items() if p not in values_a]
@@ -200,4 +132,16 @@ def _describe(entry: Entry) -> str:
     value = entry.value
     data = value.data if isinstance(value, ArrayValue) else value if isinstance(value, bytes) else None
     digest = f" #{hashlib.blake2b(bytes(data), digest_size=6).hexdigest()}" if isinstance(data, bytes) else ""
-    return f"{short_repr(value, 200)}{digest} ({entry.type_name})"
+    return f"{_short_repr(value, 200)}{digest} ({entry.type_name})"
+
+
+def _short_repr(value: object, limit: int) -> str:
+    """The comparable text of a value (render.text.short_repr's rules, kept here: the core does not import render)."""
+    if isinstance(value, ArrayValue):
+        return f"array {value.dtype} {list(value.shape)}"
+    if isinstance(value, GlobalRef):
+        return value.qualname
+    if isinstance(value, bytes) and len(value) > 16:
+        return f"<{len(value)} bytes>"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -8,33 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from ckpt_tui.errors import UsageError
+from ckpt_tui.reports import KeyRules, strip_component
 
 MODULE_PREFIX = "module."
 WRAPPER_PREFIXES = ("module.", "_orig_mod.", "_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
 
 V = TypeVar("V")
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRules:
-    strip: tuple[str, ...] = ()  # prefixes removed wherever they appear as a whole path component run
-    renames: tuple[tuple[str, str], ...] = ()  # (regex, replacement)
-    add_prefix: str = ""
-
-    @property
-    def is_identity(self) -> bool:
-        return not (self.strip or self.renames or self.add_prefix)
-
-    def apply(self, key: str) -> str:
-        for prefix in self.strip:
-            key = strip_component(key, prefix)
-        for pattern, replacement in self.renames:
-            key = re.sub(pattern, replacement, key)
-        return self.add_prefix + key
 
 
 def make_rules(
@@ -57,13 +39,6 @@ def make_rules(
             raise UsageError(f"--rename {rule!r}: invalid regex ({e})") from None
         renames.append((pattern, replacement))
     return KeyRules(tuple(strip), tuple(renames), add_prefix)
-
-
-def strip_component(key: str, prefix: str) -> str:
-    """Remove `prefix` at the start and after every '.', so `a._orig_mod.b` -> `a.b` and `module.x` -> `x`."""
-    if key.startswith(prefix):
-        key = key[len(prefix) :]
-    return key.replace("." + prefix, ".")
 
 
 def rename_keys(items: Mapping[str, V], rules: KeyRules) -> dict[str, V]:

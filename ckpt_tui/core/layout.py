@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ckpt_tui.errors import UsageError
-from ckpt_tui.model import Checkpoint, Entry, Key, Kind, TensorInfo, tensor_count, walk
+from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Key, Kind, Marker, TensorInfo, tensor_count, walk
+from ckpt_tui.reports import Located
 
 STATE_DICT_KEYS = (
     "state_dict",
@@ -22,24 +21,13 @@ STATE_DICT_KEYS = (
 )
 OPTIMIZER_KEYS = ("optimizer", "optimizer_state_dict", "optimizer_state", "optim", "opt", "optimizer_states")
 SCHEDULER_KEYS = ("scheduler", "lr_scheduler", "scheduler_state_dict", "lr_schedulers", "schedulers")
-MODULE_STATE = "__state__"  # where a pickled nn.Module keeps its non-tensor fields (see formats/_entries.py)
-
-
-@dataclass(frozen=True, slots=True)
-class Located:
-    path: tuple[Key, ...]
-    entry: Entry
-
-    @property
-    def label(self) -> str:
-        return "".join(f"[{k!r}]" for k in self.path) or "(root)"
 
 
 def tensors_under(entry: Entry) -> dict[str, TensorInfo]:
     """Tensors below `entry` with dotted keys relative to it (a pickled module's own fields excluded)."""
     out: dict[str, TensorInfo] = {}
     for path, e in walk(entry):
-        if e.kind is Kind.TENSOR and MODULE_STATE not in path:
+        if e.kind is Kind.TENSOR and Marker.MODULE_STATE not in path:
             out[".".join(map(str, path))] = e.value  # type: ignore[assignment]
     return out
 
@@ -47,7 +35,7 @@ def tensors_under(entry: Entry) -> dict[str, TensorInfo]:
 def find_state_dict(ckpt: Checkpoint) -> Located | None:
     """The model state dict: the root if it is one, else a conventional key, else the largest tensor mapping."""
     root = ckpt.root
-    if _is_state_dict(root) or (root.kind is Kind.OPAQUE and root.child(MODULE_STATE) is not None):
+    if _is_state_dict(root) or (root.kind is Kind.OPAQUE and root.child(Marker.MODULE_STATE) is not None):
         return Located((), root)
     for key in STATE_DICT_KEYS:
         child = root.child(key)
@@ -109,21 +97,24 @@ def detect_framework(ckpt: Checkpoint) -> str:
     root = ckpt.root
     names = {str(k) for k, _ in root.children}
     labels = {
-        "safetensors": "safetensors weights",
-        "dcp": "torch.distributed.checkpoint directory",
-        "torchscript": "TorchScript archive (its code is not run)",
-        "pickle": "plain pickle",
+        CheckpointFormat.SAFETENSORS: "safetensors weights",
+        CheckpointFormat.DCP: "torch.distributed.checkpoint directory",
+        CheckpointFormat.TORCHSCRIPT: "TorchScript archive (its code is not run)",
+        CheckpointFormat.PICKLE: "plain pickle",
     }
     if ckpt.format in labels:
         return labels[ckpt.format]
-    if ckpt.format.startswith("sharded"):
+    if CheckpointFormat(ckpt.format).is_sharded:
         return f"{ckpt.format.replace('-', ' ')} set"
-    if ckpt.format == "directory":
-        trainer = {"trainer_state", "optimizer", "scheduler"} & names or any(n.startswith("rng_state") for n in names)
-        return "Hugging Face Trainer checkpoint" if trainer and "trainer_state" in names else "training directory"
+    if ckpt.format == CheckpointFormat.DIRECTORY:
+        if "trainer_state" in names:
+            return "Hugging Face Trainer checkpoint"
+        if any(n.startswith("random_states") for n in names):
+            return "accelerate save_state directory"
+        return "training directory"
     if "pytorch-lightning_version" in names or {"state_dict", "optimizer_states", "loops"} <= names:
         return "PyTorch Lightning checkpoint"
-    if root.kind is Kind.OPAQUE and root.child(MODULE_STATE) is not None:
+    if root.kind is Kind.OPAQUE and root.child(Marker.MODULE_STATE) is not None:
         return f"whole pickled module ({root.type_name})"
     if _is_state_dict(root):
         return "state dict"

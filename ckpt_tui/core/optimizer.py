@@ -7,42 +7,14 @@ inference walks both in order and checks every shape it can; where shapes disagr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import cast
 
-from ckpt_tui.core.layout import Located, find_optimizers, find_state_dict, tensors_under
+from ckpt_tui.core.layout import find_optimizers, find_state_dict, tensors_under
 from ckpt_tui.dtypes import FLOATING
 from ckpt_tui.model import Checkpoint, Entry, Key, Kind, TensorInfo
+from ckpt_tui.reports import Located, Naming, OptimizerReport, ParamGroup, ParamState
 
 BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
-
-
-@dataclass(frozen=True, slots=True)
-class ParamGroup:
-    index: int
-    hyper: tuple[tuple[str, Entry], ...]  # lr, betas, weight_decay, ...
-    params: tuple[Key, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ParamState:
-    param_id: Key
-    name: str | None
-    group: int
-    state: tuple[tuple[str, Entry], ...]  # step, exp_avg, exp_avg_sq, momentum_buffer, ...
-    nbytes: int
-
-
-@dataclass(frozen=True, slots=True)
-class OptimizerReport:
-    located: Located
-    groups: tuple[ParamGroup, ...]
-    params: tuple[ParamState, ...]
-    naming: str  # "param_names" | "inferred" | "refused" | "none"
-    naming_note: str
-    optimizer_bytes: int
-    model_bytes: int
-    unmatched: tuple[str, ...] = field(default=())
 
 
 def optimizer_reports(ckpt: Checkpoint) -> list[OptimizerReport]:
@@ -78,14 +50,14 @@ def _groups(entry: Entry) -> list[ParamGroup]:
 
 def _names(
     entry: Entry, ids: list[tuple[Key, int]], states: dict[Key, Entry], model: dict[str, TensorInfo]
-) -> tuple[dict[Key, str], str, str]:
+) -> tuple[dict[Key, str], Naming, str]:
     saved = _saved_names(entry)
     if saved:
-        return saved, "param_names", "names saved by the optimizer (param_groups[i]['param_names'])"
+        return saved, Naming.PARAM_NAMES, "names saved by the optimizer (param_groups[i]['param_names'])"
     if not ids:
-        return {}, "none", "the optimizer holds no parameters"
+        return {}, Naming.NONE, "the optimizer holds no parameters"
     if not model:
-        return {}, "refused", "no model state dict found to infer parameter names from"
+        return {}, Naming.REFUSED, "no model state dict found to infer parameter names from"
     candidates = [(k, t) for k, t in model.items() if t.dtype in FLOATING and not k.endswith(BUFFER_NAMES)]
     return _infer(ids, states, candidates)
 
@@ -104,7 +76,7 @@ def _saved_names(entry: Entry) -> dict[Key, str]:
 
 def _infer(
     ids: list[tuple[Key, int]], states: dict[Key, Entry], candidates: list[tuple[str, TensorInfo]]
-) -> tuple[dict[Key, str], str, str]:
+) -> tuple[dict[Key, str], Naming, str]:
     """Align optimizer ids with model parameters in order, by shape; refuse unless exactly one alignment fits.
 
     Parameters missing from the optimizer (frozen ones) make alignment ambiguous when their shapes repeat: the
@@ -115,15 +87,15 @@ def _infer(
     earliest = _align(shapes, shape_of)
     latest = _align(shapes[::-1], shape_of[::-1])
     if earliest is None or latest is None:
-        return {}, "refused", f"the shapes of {len(ids)} optimizer parameters do not fit the model's, in order"
+        return {}, Naming.REFUSED, f"the shapes of {len(ids)} optimizer parameters do not fit the model's, in order"
     latest = [len(candidates) - 1 - i for i in reversed(latest)]
     if earliest != latest:
         skipped = len(candidates) - len(ids)
-        return {}, "refused", f"ambiguous: {skipped} model parameters are not in the optimizer and shapes repeat"
+        return {}, Naming.REFUSED, f"ambiguous: {skipped} model parameters are not in the optimizer and shapes repeat"
     names = {pid: candidates[i][0] for (pid, _), i in zip(ids, earliest, strict=True)}
     skipped = len(candidates) - len(names)
     note = "inferred from the model's parameter order and shapes"
-    return names, "inferred", note + (f" ({skipped} model tensors not in the optimizer)" if skipped else "")
+    return names, Naming.INFERRED, note + (f" ({skipped} model tensors not in the optimizer)" if skipped else "")
 
 
 def _align(shapes: list[tuple[int, ...] | None], candidates: list[tuple[int, ...]]) -> list[int] | None:

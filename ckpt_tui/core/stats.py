@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.core.decode import decode_chunk
 from ckpt_tui.core.tensors import drop_pages, read_array
 from ckpt_tui.dtypes import COMPLEX
-from ckpt_tui.errors import CkptError
+from ckpt_tui.errors import Cancelled
 from ckpt_tui.model import TensorInfo
+from ckpt_tui.reports import Histogram, Progress, TensorStats
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,39 +26,6 @@ if TYPE_CHECKING:
 CHUNK_ELEMENTS = 1 << 20
 HISTOGRAM_BINS = 32
 PREVIEW = 8
-Progress = Callable[[int, int], None]
-
-
-class Cancelled(CkptError):
-    """The caller asked the computation to stop."""
-
-
-@dataclass(frozen=True, slots=True)
-class Histogram:
-    edges: tuple[float, ...]  # bins + 1 edges
-    counts: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TensorStats:
-    key: str
-    dtype: str
-    numel: int
-    finite: int  # elements that entered min/max/mean/std
-    min: float | None
-    max: float | None
-    mean: float | None
-    std: float | None
-    nan_count: int
-    inf_count: int
-    zero_count: int
-    histogram: Histogram | None
-    preview: tuple[tuple[float | complex | bool | int, ...], ...]  # rows of a 2-D slice (one row for 1-D)
-    of_magnitude: bool = False  # complex tensors: stats are of |z|
-
-    @property
-    def zero_fraction(self) -> float:
-        return self.zero_count / self.numel if self.numel else 0.0
 
 
 @dataclass

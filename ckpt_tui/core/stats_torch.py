@@ -11,21 +11,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from ckpt_tui.core.stats import (
-    CHUNK_ELEMENTS,
-    PREVIEW,
-    Accumulator,
-    Cancelled,
-    Histogram,
-    Progress,
-    TensorStats,
-    finish,
-    histogram_range,
-)
+from ckpt_tui.core.stats import CHUNK_ELEMENTS, PREVIEW, Accumulator, finish, histogram_range
 from ckpt_tui.core.tensors import load_tensor
 from ckpt_tui.dtypes import QUANTIZED
-from ckpt_tui.errors import UnsupportedFormatError
+from ckpt_tui.errors import Cancelled, UnsupportedFormatError
 from ckpt_tui.model import TensorInfo
+from ckpt_tui.reports import Histogram, Progress, TensorStats
 
 
 def compute_stats_torch(

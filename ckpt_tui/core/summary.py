@@ -3,57 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 
 from ckpt_tui.core.keys import wrapper_prefixes
-from ckpt_tui.core.layout import (
-    Located,
-    detect_framework,
-    find_optimizers,
-    find_schedulers,
-    find_state_dict,
-    tensors_under,
-)
+from ckpt_tui.core.layout import detect_framework, find_optimizers, find_schedulers, find_state_dict, tensors_under
 from ckpt_tui.dtypes import itemsize
 from ckpt_tui.model import (
-    ArrayValue,
     Checkpoint,
-    Entry,
-    GlobalRef,
-    Key,
-    Kind,
     Notice,
+    NoticeCode,
     Severity,
     TensorInfo,
-    tensor_count,
 )
+from ckpt_tui.reports import Summary, TopLevelItem
 
 TOP_LEVEL_SHOWN = 200
-
-
-@dataclass(frozen=True, slots=True)
-class TopLevelItem:
-    key: Key
-    description: str
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    path: str
-    format: str
-    framework: str
-    file_size: int
-    tensor_count: int
-    element_count: int
-    tensor_bytes: int
-    bytes_by_dtype: dict[str, int]
-    top_level: tuple[TopLevelItem, ...]  # the first TOP_LEVEL_SHOWN
-    top_level_total: int
-    state_dict: Located | None
-    state_dict_params: int
-    optimizers: tuple[Located, ...]
-    schedulers: tuple[Located, ...]
-    notices: tuple[Notice, ...]
 
 
 def summarize(ckpt: Checkpoint) -> Summary:
@@ -63,7 +26,6 @@ def summarize(ckpt: Checkpoint) -> Summary:
         n = t.numel
         elements += n
         by_dtype[t.dtype] += n * itemsize(t.dtype)
-    counts: dict[int, int] = {}
     state_dict = find_state_dict(ckpt)
     model_tensors = (ckpt.tensors if not state_dict.path else tensors_under(state_dict.entry)) if state_dict else {}
     notices = shared_storage_notices(ckpt.tensors) + prefix_notices(ckpt.path, list(model_tensors))
@@ -76,7 +38,7 @@ def summarize(ckpt: Checkpoint) -> Summary:
         elements,
         sum(by_dtype.values()),
         dict(by_dtype.most_common()),
-        tuple(TopLevelItem(k, describe(e, counts)) for k, e in ckpt.root.children[:TOP_LEVEL_SHOWN]),
+        tuple(TopLevelItem(k, e) for k, e in ckpt.root.children[:TOP_LEVEL_SHOWN]),
         len(ckpt.root.children),
         state_dict,
         elements if state_dict and not state_dict.path else sum(t.numel for t in model_tensors.values()),
@@ -98,7 +60,9 @@ def shared_storage_notices(tensors: dict[str, TensorInfo]) -> list[Notice]:
         if len(keys) > 1:
             shown = ", ".join(keys[:4]) + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
             out.append(
-                Notice("shared-storage", Severity.INFO, f"{len(keys)} tensors share one storage: {shown}", keys[0])
+                Notice(
+                    NoticeCode.SHARED_STORAGE, Severity.INFO, f"{len(keys)} tensors share one storage: {shown}", keys[0]
+                )
             )
     return out
 
@@ -111,27 +75,5 @@ def prefix_notices(path: str, keys: list[str]) -> list[Notice]:
             f"{count} of {len(keys)} state dict keys carry the wrapper prefix '{prefix}'; "
             f"strip it with: ckpt-tui convert {flag} {path}"
         )
-        notices.append(Notice("wrapper-prefix", Severity.WARNING, message, prefix))
+        notices.append(Notice(NoticeCode.WRAPPER_PREFIX, Severity.WARNING, message, prefix))
     return notices
-
-
-def describe(entry: Entry, memo: dict[int, int] | None = None) -> str:
-    """One short line for an entry: 'mapping of 12 (10 tensors)', 'float32 [3, 4]', 'int = 3'."""
-    if entry.kind is Kind.TENSOR:
-        return f"{entry.tensor.dtype} {list(entry.tensor.shape)}"
-    if entry.kind is Kind.VALUE:
-        return f"{entry.type_name} = {short_repr(entry.value)}"
-    tensors = tensor_count(entry, memo)
-    inner = f", {tensors} tensors" if tensors else ""
-    return f"{entry.type_name} of {len(entry.children)}{inner}"
-
-
-def short_repr(value: object, limit: int = 60) -> str:
-    if isinstance(value, ArrayValue):
-        return f"array {value.dtype} {list(value.shape)}"
-    if isinstance(value, GlobalRef):
-        return value.qualname
-    if isinstance(value, bytes) and len(value) > 16:
-        return f"<{len(value)} bytes>"
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

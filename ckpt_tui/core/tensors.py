@@ -5,11 +5,11 @@ from __future__ import annotations
 import mmap
 from typing import TYPE_CHECKING
 
-from ckpt_tui.core.unsafe import LIVE_MEMBER, live_tensor
+from ckpt_tui.core.unsafe import live_tensor
 from ckpt_tui.dtypes import NUMPY_TYPESTR, itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
 from ckpt_tui.formats import byte_range, has_byte_range
-from ckpt_tui.model import TensorInfo
+from ckpt_tui.model import StorageSource, TensorInfo
 
 if TYPE_CHECKING:
     import numpy as np
@@ -129,7 +129,7 @@ def materialise(info: TensorInfo) -> torch.Tensor:
     """A tensor that is not a byte range of a file: loaded by --unsafe, or read by torch's DCP reader."""
     from ckpt_tui.core.dcp_load import load_dcp_tensor
 
-    tensor: torch.Tensor = live_tensor(info) if info.storage.member == LIVE_MEMBER else load_dcp_tensor(info)
+    tensor: torch.Tensor = live_tensor(info) if info.storage.member == StorageSource.UNSAFE else load_dcp_tensor(info)
     return tensor
 
 

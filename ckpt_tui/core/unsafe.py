@@ -10,9 +10,21 @@ import os
 from typing import Any
 
 from ckpt_tui.errors import CkptError, UnreadableError
-from ckpt_tui.model import Checkpoint, Entry, Key, Kind, Notice, Severity, Storage, TensorInfo
+from ckpt_tui.model import (
+    Checkpoint,
+    CheckpointFormat,
+    Entry,
+    Key,
+    Kind,
+    Marker,
+    Notice,
+    NoticeCode,
+    Severity,
+    Storage,
+    StorageSource,
+    TensorInfo,
+)
 
-LIVE_MEMBER = "<loaded by --unsafe>"
 _LIVE: dict[tuple[str, str], Any] = {}
 PRIMITIVES = (str, int, float, bool, complex, bytes, type(None))
 
@@ -37,8 +49,10 @@ def read_unsafe(path: str, device: str = "cpu") -> Checkpoint:
             raise safe_error from None
         raise UnreadableError(f"torch.load failed: {type(e).__name__}: {e}", path) from None
     root = _LiveBuilder(path).build(obj, ())
-    notice = Notice("unsafe-load", Severity.WARNING, "loaded with torch.load(weights_only=False): code in the file ran")
-    return Checkpoint(path, "torch (unsafe load)", root, os.stat(path).st_size, (notice,))
+    notice = Notice(
+        NoticeCode.UNSAFE_LOAD, Severity.WARNING, "loaded with torch.load(weights_only=False): code in the file ran"
+    )
+    return Checkpoint(path, CheckpointFormat.UNSAFE, root, os.stat(path).st_size, (notice,))
 
 
 def live_tensor(info: TensorInfo) -> Any:
@@ -73,7 +87,7 @@ class _LiveBuilder:
         return entry
 
     def _container(self, kind: Kind, obj: Any, pairs: Any, path: tuple[Key, ...]) -> Entry:
-        self.memo[id(obj)] = Entry(Kind.VALUE, "cycle", "<recursive reference>")
+        self.memo[id(obj)] = Entry(Kind.VALUE, Marker.CYCLE.value, "<recursive reference>")
         children = []
         for k, v in pairs:
             key = k if isinstance(k, str | int | float | bool | type(None)) else repr(k)
@@ -86,7 +100,7 @@ class _LiveBuilder:
         key = f"live:{len(_LIVE)}"
         _LIVE[(self.path, key)] = t
         dtype = str(t.dtype).removeprefix("torch.")
-        storage = Storage(self.path, key, dtype, t.numel(), str(t.device), member=LIVE_MEMBER)
+        storage = Storage(self.path, key, dtype, t.numel(), str(t.device), member=StorageSource.UNSAFE.value)
         stride = tuple(t.stride()) if t.layout == torch.strided else tuple([1] * t.dim())
         return TensorInfo(
             ".".join(map(str, path)),

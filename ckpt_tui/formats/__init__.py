@@ -8,8 +8,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError, UnsupportedFormatError
-from ckpt_tui.model import Checkpoint, Storage
+from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
+from ckpt_tui.model import Checkpoint, Storage, StorageSource
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 TAR_MAGIC_OFFSET = 257
@@ -43,18 +43,22 @@ def _nested(path: str) -> Iterator[None]:
 
 
 def _read_path(path: str) -> Checkpoint:
-    if os.path.isdir(path):
-        with _gc_paused():
-            return _read_directory(path)
-    size = _check_file(path)
-    with open(path, "rb") as f, _gc_paused():
-        head = f.read(512)
-        try:
-            return _dispatch(path, f, head, size)
-        except CkptError:
-            raise
-        except (OSError, MemoryError) as e:
-            raise UnreadableError(f"cannot read: {e}", path) from e
+    head = b""
+    try:
+        if os.path.isdir(path):
+            with _gc_paused():
+                return _read_directory(path)
+        size = _check_file(path)
+        with open(path, "rb") as f, _gc_paused():
+            head = f.read(512)
+            try:
+                return _dispatch(path, f, head, size)
+            except (OSError, MemoryError) as e:
+                raise UnreadableError(f"cannot read: {e}", path) from e
+    except (UnreadableError, UnsupportedFormatError) as e:
+        from ckpt_tui.formats import _foreign
+
+        raise _foreign.explain(path, head, e) from None
 
 
 @contextmanager
@@ -80,12 +84,23 @@ def _read_directory(path: str) -> Checkpoint:
     try:
         if dcp.is_dcp_dir(path):
             return dcp.read(path)
-        index = sharded.find_index(path)
-        if index and not sharded.is_trainer_dir(path):
-            return sharded.read_index(index)
+        weights = sharded.weights_file(path)
+        if weights and not sharded.is_trainer_dir(path):
+            return _read_model_directory(path, weights)
         return sharded.read_trainer_dir(path)
     except PermissionError as e:
         raise UnreadableError(f"permission denied: {e.filename}", path) from None
+
+
+def _read_model_directory(path: str, weights: str) -> Checkpoint:
+    """A released model (weights + config, no training state): its weights, the same whether sharded or not."""
+    from dataclasses import replace
+
+    from ckpt_tui.model import Notice, NoticeCode, Severity
+
+    inner = read_checkpoint(weights)
+    note = Notice(NoticeCode.LAYOUT, Severity.INFO, f"a model directory: weights from {os.path.basename(weights)}")
+    return replace(inner, path=path, notices=(note, *inner.notices))
 
 
 def _dispatch(path: str, f: object, head: bytes, size: int) -> Checkpoint:
@@ -139,7 +154,7 @@ def _check_file(path: str) -> int:
     return st.st_size
 
 
-IN_MEMORY = ("<loaded by --unsafe>", "<torch.distributed.checkpoint>")  # storages torch must materialise
+IN_MEMORY = frozenset(StorageSource)  # storages torch must materialise
 
 
 def has_byte_range(storage: Storage) -> bool:

@@ -24,7 +24,18 @@ from ckpt_tui.formats._records import (
     check_key_depth,
     qualname_of_stub,
 )
-from ckpt_tui.model import ArrayValue, Entry, GlobalRef, Key, Kind, OpaqueRecipe, Quantization, Storage, TensorInfo
+from ckpt_tui.model import (
+    ArrayValue,
+    Entry,
+    GlobalRef,
+    Key,
+    Kind,
+    Marker,
+    OpaqueRecipe,
+    Quantization,
+    Storage,
+    TensorInfo,
+)
 
 MAX_DEPTH = 200
 PRIMITIVES = (str, int, float, bool, complex, bytes, type(None))
@@ -68,7 +79,7 @@ class EntryBuilder:
         if ident in self._memo:
             return self._memo[ident][0]
         if ident in self._active:
-            return Entry(Kind.VALUE, "cycle", "<recursive reference>")
+            return Entry(Kind.VALUE, Marker.CYCLE.value, "<recursive reference>")
         self._active.add(ident)
         try:
             entry = self._convert(obj, path)
@@ -164,7 +175,7 @@ class EntryBuilder:
             members = state.get(field) or {}
             pairs.extend((k, v) for k, v in members.items() if v is not None)
         rest = {k: v for k, v in state.items() if k not in MODULE_FIELDS and not k.endswith("hooks")}
-        pairs.append(("__state__", rest))
+        pairs.append((Marker.MODULE_STATE.value, rest))
         return Entry(Kind.OPAQUE, recipe.cls.qualname, recipe, self._items(pairs, path))
 
     def _tensor(self, raw: RawTensor, path: tuple[Key, ...]) -> TensorInfo:

@@ -12,7 +12,7 @@ from ckpt_tui.formats._entries import EntryBuilder
 from ckpt_tui.formats._records import StorageRef
 from ckpt_tui.formats._risk import notice_for_global
 from ckpt_tui.formats._unpickler import PersistentLoad, SafeUnpickler
-from ckpt_tui.model import Checkpoint, Notice, Severity, Storage
+from ckpt_tui.model import Checkpoint, CheckpointFormat, Notice, NoticeCode, Severity, Storage
 
 UNPICKLE_ERRORS = (
     pickle.UnpicklingError,
@@ -50,7 +50,7 @@ def no_storages(pid: Any) -> NoReturn:
 
 def build_checkpoint(
     path: str,
-    fmt: str,
+    fmt: CheckpointFormat,
     size: int,
     raw: Any,
     to_storage: Callable[[StorageRef], Storage],
@@ -60,7 +60,7 @@ def build_checkpoint(
     builder = EntryBuilder(to_storage, path)
     root = builder.build(raw)
     found = [notice_for_global(name, n) for name, n in unpickler.unknown_globals.items()]
-    found += [Notice("representation", Severity.INFO, note) for note in sorted(builder.notes)]
+    found += [Notice(NoticeCode.REPRESENTATION, Severity.INFO, note) for note in sorted(builder.notes)]
     return Checkpoint(path, fmt, root, size, tuple(notices + found))
 
 

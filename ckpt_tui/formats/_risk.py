@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from ckpt_tui.model import Notice, Severity
+from ckpt_tui.model import Notice, NoticeCode, Severity
 
+_RUNS = "runs shell commands or other programs"
+_WRITES = "creates, changes or deletes files"
+_READS = "reads files, the environment or the process's state"
+_OS_FUNCTIONS = {
+    **dict.fromkeys(
+        ("system", "popen", "execl", "execle", "execlp", "execlpe", "execv", "execve", "execvp", "execvpe", "spawnl",
+         "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe", "posix_spawn",
+         "posix_spawnp", "fork", "forkpty", "startfile", "kill", "killpg", "_exit", "abort"),
+        _RUNS,
+    ),
+    **dict.fromkeys(
+        ("remove", "unlink", "rmdir", "removedirs", "rename", "renames", "replace", "mkdir", "makedirs", "chmod",
+         "chown", "lchown", "truncate", "ftruncate", "write", "symlink", "link", "mkfifo", "mknod", "utime", "open",
+         "putenv", "unsetenv", "chdir", "chroot", "setuid", "setgid"),
+        _WRITES,
+    ),
+}  # fmt: skip
+_OPENS_FILES = {"io.open", "_io.open", "io.FileIO", "_io.FileIO", "codecs.open", "builtins.open"}
 _DANGEROUS = {
-    "os": "runs shell commands and touches files",
-    "posix": "runs shell commands and touches files",
-    "nt": "runs shell commands and touches files",
+    "os": _READS,
+    "posix": _READS,
+    "nt": _READS,
     "subprocess": "starts processes",
     "pty": "starts processes",
     "builtins": "can evaluate code, import modules or reach any attribute",
@@ -50,14 +68,24 @@ def notice_for_global(qualname: str, count: int) -> Notice:
     times = f" ({count}×)" if count > 1 else ""
     if qualname in _DATA_CLASSES:
         message = f"{qualname}{times}: a plain data class, shown from its pickled fields without importing it"
-        return Notice("unknown-global", Severity.INFO, message, qualname)
+        return Notice(NoticeCode.UNKNOWN_GLOBAL, Severity.INFO, message, qualname)
     module = qualname.split(".")[0]
     if module == "__torch__":
         message = f"{qualname}{times}: a TorchScript class; its compiled code is in the archive and is not run"
-        return Notice("torchscript-class", Severity.INFO, message, qualname)
-    reason = _DANGEROUS.get(qualname.rpartition(".")[0]) or _DANGEROUS.get(module)
+        return Notice(NoticeCode.TORCHSCRIPT_CLASS, Severity.INFO, message, qualname)
+    reason = _reason(qualname)
     if reason:
         message = f"{qualname}{times}: not imported — it {reason}; torch.load(weights_only=False) would run it"
     else:
         message = f"{qualname}{times}: not imported — loading it would import '{module}' and run its code"
-    return Notice("unknown-global", Severity.WARNING, message, qualname)
+    return Notice(NoticeCode.UNKNOWN_GLOBAL, Severity.WARNING, message, qualname)
+
+
+def _reason(qualname: str) -> str | None:
+    """What importing and calling `qualname` could do, as precisely as its name tells."""
+    parent, _, name = qualname.rpartition(".")
+    if parent in ("os", "posix", "nt") and name in _OS_FUNCTIONS:
+        return _OS_FUNCTIONS[name]
+    if qualname in _OPENS_FILES:
+        return "opens, creates or truncates files"
+    return _DANGEROUS.get(parent) or _DANGEROUS.get(qualname.split(".")[0])

@@ -77,7 +77,7 @@ def _first_name(path: str, data: bytes, count: int) -> bytes:
     nlen = CENTRAL.unpack_from(data, 0)[10]
     first = data[CENTRAL.size : CENTRAL.size + nlen]
     if b"/" not in first:
-        raise InvalidCheckpointError(f"zip member {_show(first)} is not in a folder; torch.load refuses that", path)
+        raise UnreadableError(f"zip member {_show(first)} is not in a folder; torch.load refuses that", path)
     return first
 
 

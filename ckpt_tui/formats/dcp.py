@@ -21,9 +21,21 @@ from ckpt_tui.formats._entries import EntryBuilder
 from ckpt_tui.formats._pickled import no_storages, unpickle
 from ckpt_tui.formats._records import DType, Opaque
 from ckpt_tui.formats._risk import notice_for_global
-from ckpt_tui.model import Checkpoint, Entry, Key, Kind, Notice, Severity, Storage, TensorInfo, contiguous_strides
+from ckpt_tui.model import (
+    Checkpoint,
+    CheckpointFormat,
+    Entry,
+    Key,
+    Kind,
+    Notice,
+    NoticeCode,
+    Severity,
+    Storage,
+    StorageSource,
+    TensorInfo,
+    contiguous_strides,
+)
 
-DCP_MEMBER = "<torch.distributed.checkpoint>"
 DCP_MODULES = ("torch.distributed.checkpoint.", "pathlib.")
 MAX_VALUE_BLOB = 16 << 20
 
@@ -166,7 +178,7 @@ def read(directory: str) -> Checkpoint:
     layout = read_layout(directory, st.st_mtime_ns)
     tree: dict[Key, Any] = {}
     for fqn, t in layout.tensors.items():
-        storage = Storage(directory, fqn, t.dtype, _numel(t.size), "cpu", member=DCP_MEMBER)
+        storage = Storage(directory, fqn, t.dtype, _numel(t.size), "cpu", member=StorageSource.DCP.value)
         info = TensorInfo(fqn, t.dtype, t.size, contiguous_strides(t.size), storage)
         _place(tree, layout.paths.get(fqn, (fqn,)), Entry(Kind.TENSOR, "torch.Tensor", info))
     for fqn, chunk in layout.values.items():
@@ -176,7 +188,7 @@ def read(directory: str) -> Checkpoint:
     if known:
         notices.append(
             Notice(
-                "dcp-metadata",
+                NoticeCode.DCP_METADATA,
                 Severity.INFO,
                 f"{len(known)} DCP metadata classes read without "
                 "importing them (torch itself unpickles .metadata with plain pickle.load)",
@@ -186,14 +198,14 @@ def read(directory: str) -> Checkpoint:
     files = {c.file for t in layout.tensors.values() for c in t.chunks} | {c.file for c in layout.values.values()}
     notices.append(
         Notice(
-            "dcp",
+            NoticeCode.DCP,
             Severity.INFO,
             f"torch.distributed.checkpoint: {len(layout.tensors)} tensors in "
             f"{len(files)} data files; {len(sharded)} tensors split into several chunks",
         )
     )
     size = sum(os.path.getsize(os.path.join(directory, f)) for f in files if os.path.exists(os.path.join(directory, f)))
-    return Checkpoint(directory, "dcp", _entry(tree), size + st.st_size, tuple(notices))
+    return Checkpoint(directory, CheckpointFormat.DCP, _entry(tree), size + st.st_size, tuple(notices))
 
 
 def _numel(size: tuple[int, ...]) -> int:

@@ -13,7 +13,18 @@ from typing import IO, Any
 
 from ckpt_tui.dtypes import SAFETENSORS_DTYPES, itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError
-from ckpt_tui.model import Checkpoint, Entry, Kind, Notice, Severity, Storage, TensorInfo, contiguous_strides
+from ckpt_tui.model import (
+    Checkpoint,
+    CheckpointFormat,
+    Entry,
+    Kind,
+    Notice,
+    NoticeCode,
+    Severity,
+    Storage,
+    TensorInfo,
+    contiguous_strides,
+)
 
 MAX_HEADER = 100 * 1024 * 1024  # the reference implementation's limit
 
@@ -35,8 +46,12 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
     notices: list[Notice] = []
     if metadata is not None:
         children += (("__metadata__", _metadata_entry(path, metadata)),)
-        notices.append(Notice("safetensors-metadata", Severity.INFO, f"__metadata__ holds {len(metadata)} entries"))
-    return Checkpoint(path, "safetensors", Entry(Kind.MAPPING, "safetensors", None, children), size, tuple(notices))
+        notices.append(
+            Notice(NoticeCode.SAFETENSORS_METADATA, Severity.INFO, f"__metadata__ holds {len(metadata)} entries")
+        )
+    return Checkpoint(
+        path, CheckpointFormat.SAFETENSORS, Entry(Kind.MAPPING, "safetensors", None, children), size, tuple(notices)
+    )
 
 
 def read_header(path: str) -> dict[str, Any]:

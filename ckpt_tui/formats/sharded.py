@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError
-from ckpt_tui.model import Checkpoint, Entry, Kind, Notice, Severity
+from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Kind, Notice, NoticeCode, Severity
 
 MAX_JSON = 100 << 20
 INDEX_PATTERNS = ("*.safetensors.index.json", "*.bin.index.json", "*.pt.index.json", "*.index.json")
@@ -28,15 +28,20 @@ WEIGHT_FILES = (
 )
 TRAINER_PARTS = {
     "optimizer.pt": "optimizer",
-    "optimizer.bin": "optimizer",
+    "optimizer.bin": "optimizer",  # accelerate save_state
     "scheduler.pt": "scheduler",
+    "scheduler.bin": "scheduler",  # accelerate save_state
     "scaler.pt": "scaler",
+    "sampler.bin": "sampler",  # accelerate save_state
     "trainer_state.json": "trainer_state",
     "config.json": "config",
     "generation_config.json": "generation_config",
     "training_args.bin": "training_args",
 }
-SHARD_CHECK = "shard-consistency"
+# a released model directory has these beside its weights; a training directory has more (optimizer, RNG, ...)
+MODEL_DIR_PARTS = {"config.json", "generation_config.json"}
+# numbered parts: rng_state_0.pth (Trainer, one per process), random_states_0.pkl, custom_checkpoint_0.pkl (accelerate)
+NUMBERED_PARTS = (("rng_state", (".pth", ".pt")), ("random_states", (".pkl",)), ("custom_checkpoint", (".pkl",)))
 
 
 def find_index(directory: str) -> str | None:
@@ -48,8 +53,19 @@ def find_index(directory: str) -> str | None:
 
 
 def is_trainer_dir(directory: str) -> bool:
+    """Training state beside the weights (optimizer, scheduler, RNG, trainer state): not just a released model."""
     names = set(os.listdir(directory))
-    return bool(names & set(TRAINER_PARTS) - {"config.json"} or any(n.startswith("rng_state") for n in names))
+    return bool(names & (set(TRAINER_PARTS) - MODEL_DIR_PARTS) or any(_numbered_part(n) for n in names))
+
+
+def _numbered_part(name: str) -> bool:
+    return any(name.startswith(stem) and name.endswith(ends) for stem, ends in NUMBERED_PARTS)
+
+
+def weights_file(directory: str) -> str | None:
+    """The model weights of a directory: its shard index, else the first of the usual file names."""
+    names = set(os.listdir(directory))
+    return find_index(directory) or next((os.path.join(directory, w) for w in WEIGHT_FILES if w in names), None)
 
 
 def read_index(path: str) -> Checkpoint:
@@ -78,11 +94,17 @@ def read_index(path: str) -> Checkpoint:
     if isinstance(declared, int) and shards and len(shards) == len(set(weight_map.values())) and declared != total:
         notices.append(_problem(f"metadata.total_size is {declared:,} but the mapped tensors hold {total:,} bytes"))
     for shard in shards.values():
-        notices += [n for n in shard.notices if n.code not in ("safetensors-metadata",)]
-    kind = "sharded-safetensors" if all(s.format == "safetensors" for s in shards.values()) else "sharded-torch"
+        notices += [n for n in shard.notices if n.code != NoticeCode.SAFETENSORS_METADATA]
+    kind = (
+        CheckpointFormat.SHARDED_SAFETENSORS
+        if all(s.format == CheckpointFormat.SAFETENSORS for s in shards.values())
+        else CheckpointFormat.SHARDED_TORCH
+    )
     notices.append(
         Notice(
-            "shards", Severity.INFO, f"{len(shards)} shards, {len(children)} tensors (index: {os.path.basename(path)})"
+            NoticeCode.SHARDS,
+            Severity.INFO,
+            f"{len(shards)} shards, {len(children)} tensors (index: {os.path.basename(path)})",
         )
     )
     size = sum(s.file_size for s in shards.values()) + os.path.getsize(path)
@@ -120,7 +142,8 @@ def read_trainer_dir(directory: str) -> Checkpoint:
     parts: list[tuple[str, Entry]] = []
     notices: list[Notice] = []
     size = 0
-    for name, path in _trainer_files(directory):
+    files, skipped = _trainer_files(directory)
+    for name, path in files:
         try:
             part = read_checkpoint(path) if not path.endswith(".json") or path.endswith(".index.json") else None
         except CkptError as e:
@@ -132,9 +155,7 @@ def read_trainer_dir(directory: str) -> Checkpoint:
         else:
             parts.append((name, part.root))
             size += part.file_size
-            notices += [
-                Notice(n.code, n.severity, f"{os.path.basename(path)}: {n.message}", n.subject) for n in part.notices
-            ]
+            notices += part_notices(os.path.basename(path), part.notices)
     if not parts:
         raise UnreadableError(
             "is a directory with no checkpoint in it (looked for .metadata, *.index.json, "
@@ -142,25 +163,64 @@ def read_trainer_dir(directory: str) -> Checkpoint:
             directory,
         )
     listing = ", ".join(n for n, _ in parts)
-    notices.insert(0, Notice("layout", Severity.INFO, f"a training directory with {len(parts)} parts: {listing}"))
+    notices.insert(
+        0, Notice(NoticeCode.LAYOUT, Severity.INFO, f"a training directory with {len(parts)} parts: {listing}")
+    )
+    if skipped:
+        shown = ", ".join(skipped[:8]) + (f" and {len(skipped) - 8} more" if len(skipped) > 8 else "")
+        message = f"not read (not a known part of a checkpoint): {shown}"
+        notices.append(Notice(NoticeCode.LAYOUT, Severity.INFO, message))
     return Checkpoint(
-        directory, "directory", Entry(Kind.MAPPING, "directory", None, tuple(parts)), size, tuple(notices)
+        directory,
+        CheckpointFormat.DIRECTORY,
+        Entry(Kind.MAPPING, "directory", None, tuple(parts)),
+        size,
+        tuple(notices),
     )
 
 
-def _trainer_files(directory: str) -> list[tuple[str, str]]:
+def _trainer_files(directory: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """(part name, path) of every part, and the names of the files that are none (said, not dropped silently)."""
     names = sorted(os.listdir(directory))
-    out = []
-    index = find_index(directory)
-    weights = index or next((os.path.join(directory, w) for w in WEIGHT_FILES if w in names), None)
+    out, skipped = [], []
+    weights = weights_file(directory)
     if weights:
         out.append(("model", weights))
     for name in names:
         path = os.path.join(directory, name)
         if name in TRAINER_PARTS:
             out.append((TRAINER_PARTS[name], path))
-        elif name.startswith("rng_state") and name.endswith((".pth", ".pt")):
+        elif _numbered_part(name):
             out.append((name.rsplit(".", 1)[0], path))
+        elif not _is_weights_file(directory, name, weights):
+            skipped.append(name)
+    return out, skipped
+
+
+def _is_weights_file(directory: str, name: str, weights: str | None) -> bool:
+    """The weights file itself, or a shard its index names (shards are read through the index)."""
+    if weights is None:
+        return False
+    path = os.path.join(directory, name)
+    if path == weights:
+        return True
+    return weights.endswith(".index.json") and name.endswith((".safetensors", ".bin", ".pt", ".pth"))
+
+
+def part_notices(part: str, found: tuple[Notice, ...]) -> list[Notice]:
+    """A part's notices, prefixed with its file name; its unknown globals grouped into one notice per part."""
+    unknown = [n for n in found if n.code == NoticeCode.UNKNOWN_GLOBAL]
+    rest = [n for n in found if n.code != NoticeCode.UNKNOWN_GLOBAL]
+    out = [Notice(n.code, n.severity, f"{part}: {n.message}", n.subject) for n in rest]
+    if len(unknown) == 1:
+        n = unknown[0]
+        out.append(Notice(n.code, n.severity, f"{part}: {n.message}", n.subject))
+    elif unknown:
+        worst = Severity.WARNING if any(n.severity is Severity.WARNING for n in unknown) else Severity.INFO
+        names = ", ".join(n.subject for n in unknown)
+        what = "would import them and run their code" if worst is Severity.WARNING else "are plain data classes"
+        message = f"{part}: {len(unknown)} globals not imported ({names}); torch.load(weights_only=False) {what}"
+        out.append(Notice(NoticeCode.UNKNOWN_GLOBAL, worst, message, names))
     return out
 
 
@@ -185,4 +245,4 @@ def json_entry(value: Any, depth: int = 0) -> Entry:
 
 
 def _problem(message: str) -> Notice:
-    return Notice(SHARD_CHECK, Severity.WARNING, message)
+    return Notice(NoticeCode.SHARD_CONSISTENCY, Severity.WARNING, message)

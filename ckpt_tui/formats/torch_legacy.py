@@ -18,7 +18,7 @@ from ckpt_tui.errors import InvalidCheckpointError, UnreadableError
 from ckpt_tui.formats._pickled import build_checkpoint, no_storages, unpickle
 from ckpt_tui.formats._records import StorageRef
 from ckpt_tui.formats._unpickler import SafeUnpickler, storage_from_pid
-from ckpt_tui.model import Checkpoint, Notice, Severity, Storage
+from ckpt_tui.model import Checkpoint, CheckpointFormat, Notice, NoticeCode, Severity, Storage
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -91,12 +91,12 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
         return Storage(path, f"{ref.key}@{byte_offset}", ref.dtype, numel, ref.location, offset=start + byte_offset)
 
     notice = Notice(
-        "legacy-format",
+        NoticeCode.LEGACY_FORMAT,
         Severity.INFO,
         "legacy (pre-1.6) format: tensors cannot be memory-mapped by "
         "torch.load(mmap=True); ckpt-tui still reads them one at a time",
     )
-    return build_checkpoint(path, "torch-legacy", size, raw, to_storage, unpickler, [notice])
+    return build_checkpoint(path, CheckpointFormat.TORCH_LEGACY, size, raw, to_storage, unpickler, [notice])
 
 
 def _report_side_globals(main: SafeUnpickler, side: list[SafeUnpickler]) -> None:
@@ -139,5 +139,5 @@ def _plain_pickle(path: str, f: IO[bytes], size: int) -> Checkpoint:
     """A pickle that is not a torch checkpoint (e.g. `pickle.dump(obj)`): shown all the same, safely."""
     f.seek(0)
     raw, unpickler = unpickle(f, path, no_storages)
-    notice = Notice("plain-pickle", Severity.INFO, "a plain pickle, not written by torch.save")
-    return build_checkpoint(path, "pickle", size, raw, no_storages, unpickler, [notice])
+    notice = Notice(NoticeCode.PLAIN_PICKLE, Severity.INFO, "a plain pickle, not written by torch.save")
+    return build_checkpoint(path, CheckpointFormat.PICKLE, size, raw, no_storages, unpickler, [notice])

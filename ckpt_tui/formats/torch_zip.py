@@ -18,7 +18,7 @@ from ckpt_tui.formats._pickled import build_checkpoint, unpickle
 from ckpt_tui.formats._records import StorageRef
 from ckpt_tui.formats._unpickler import storage_from_pid
 from ckpt_tui.formats._zipdir import STORED, ZipDirectory, member_start, read_directory, read_member
-from ckpt_tui.model import Checkpoint, Notice, Severity, Storage
+from ckpt_tui.model import Checkpoint, CheckpointFormat, Notice, NoticeCode, Severity, Storage
 
 BYTEORDER_LIMIT = 64
 
@@ -48,13 +48,13 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
         return Storage(path, ref.key, ref.dtype, ref.numel, ref.location, member=f"{prefix}data/{ref.key}")
 
     notices: list[Notice] = []
-    fmt = "torch-zip"
+    fmt = CheckpointFormat.TORCH_ZIP
     script = any(name.startswith("__torch__.") for name in unpickler.unknown_globals)
     if script or "constants.pkl" in directory.records():  # what torch.load dispatches to torch.jit.load
-        fmt = "torchscript"
+        fmt = CheckpointFormat.TORCHSCRIPT
         notices.append(
             Notice(
-                "torchscript",
+                NoticeCode.TORCHSCRIPT,
                 Severity.INFO,
                 "a TorchScript archive (torch.load hands it to torch.jit.load): its code is not run; "
                 "parameters are shown from data.pkl",

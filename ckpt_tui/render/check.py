@@ -8,8 +8,8 @@ from xml.etree import ElementTree
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from ckpt_tui.core.check import LoadReport
 from ckpt_tui.render import JSON_SCHEMA_VERSION, printable
+from ckpt_tui.reports import LoadReport
 
 
 def check_renderable(report: LoadReport) -> RenderableType:

@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from ckpt_tui.render import JSON_SCHEMA_VERSION, human_bytes, printable
-from converters.convert import ConvertReport
+from ckpt_tui.reports import ConvertReport
 
 SHOWN = 20
 

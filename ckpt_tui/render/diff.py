@@ -8,10 +8,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ckpt_tui.core.compare import PairMetrics
-from ckpt_tui.core.diff import DiffReport, TensorDiff
 from ckpt_tui.render import JSON_SCHEMA_VERSION, printable
 from ckpt_tui.render.tensor import format_number
+from ckpt_tui.reports import DiffReport, PairMetrics, TensorDiff
 
 MAX_LISTED = 200
 

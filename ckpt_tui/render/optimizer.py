@@ -6,12 +6,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ckpt_tui.core.optimizer import OptimizerReport
-from ckpt_tui.core.summary import describe, short_repr
 from ckpt_tui.model import Entry, Kind
 from ckpt_tui.render import human_bytes, printable
+from ckpt_tui.render.text import describe, short_repr
+from ckpt_tui.reports import Naming, OptimizerReport
 
-NAMING_STYLE = {"param_names": "green", "inferred": "yellow", "refused": "red", "none": "dim"}
+NAMING_STYLE = {Naming.PARAM_NAMES: "green", Naming.INFERRED: "yellow", Naming.REFUSED: "red", Naming.NONE: "dim"}
 
 
 def optimizer_renderable(report: OptimizerReport) -> RenderableType:
@@ -45,7 +45,9 @@ def _params_table(report: OptimizerReport) -> Table:
     table.add_column("shape", no_wrap=True)
     table.add_column("bytes", justify="right", no_wrap=True)
     for p in report.params:
-        name = Text(printable(p.name), style="yellow" if report.naming == "inferred" else "") if p.name else Text("?")
+        name = (
+            Text(printable(p.name), style="yellow" if report.naming == Naming.INFERRED else "") if p.name else Text("?")
+        )
         shapes = [list(e.tensor.shape) for _, e in p.state if e.kind is Kind.TENSOR and e.tensor.numel > 1]  # type: ignore[union-attr]
         state = Text(printable(", ".join(k for k, _ in p.state)))
         table.add_row(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from ckpt_tui.core.stats import TensorStats
 from ckpt_tui.render import printable
 from ckpt_tui.render.tensor import format_number
+from ckpt_tui.reports import TensorStats
 
 
 def stats_table(stats: dict[str, TensorStats]) -> Table:

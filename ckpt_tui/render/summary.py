@@ -8,9 +8,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ckpt_tui.core.summary import Summary
 from ckpt_tui.model import Checkpoint, Notice, Severity
 from ckpt_tui.render import JSON_SCHEMA_VERSION, human_bytes, human_count, json_key, key_label, printable
+from ckpt_tui.render.text import describe
+from ckpt_tui.reports import Summary
 
 
 def summary_renderable(summary: Summary) -> RenderableType:
@@ -46,8 +47,9 @@ def _top_level_table(summary: Summary) -> Table:
     table = Table(title="top-level keys", title_justify="left", show_header=False, box=None, padding=(0, 2))
     table.add_column(style="green", no_wrap=True)
     table.add_column()
+    memo: dict[int, int] = {}
     for item in summary.top_level[:50]:
-        table.add_row(Text(key_label(item.key)), Text(printable(item.description)))
+        table.add_row(Text(key_label(item.key)), Text(printable(describe(item.entry, memo))))
     if summary.top_level_total > 50:
         table.add_row("…", f"{summary.top_level_total - 50} more")
     return table
@@ -63,6 +65,7 @@ def notices_renderable(notices: tuple[Notice, ...] | list[Notice]) -> Renderable
 
 
 def summary_json(summary: Summary, ckpt: Checkpoint) -> dict[str, Any]:
+    memo: dict[int, int] = {}
     return {
         "schema_version": JSON_SCHEMA_VERSION,
         "path": summary.path,
@@ -73,7 +76,7 @@ def summary_json(summary: Summary, ckpt: Checkpoint) -> dict[str, Any]:
         "element_count": summary.element_count,
         "tensor_bytes": summary.tensor_bytes,
         "bytes_by_dtype": summary.bytes_by_dtype,
-        "top_level": [{"key": json_key(i.key), "description": i.description} for i in summary.top_level],
+        "top_level": [{"key": json_key(i.key), "description": describe(i.entry, memo)} for i in summary.top_level],
         "top_level_total": summary.top_level_total,
         "state_dict": None
         if summary.state_dict is None

@@ -9,9 +9,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ckpt_tui.core.stats import Histogram, TensorStats
 from ckpt_tui.model import TensorInfo
 from ckpt_tui.render import human_bytes, printable
+from ckpt_tui.reports import Histogram, TensorStats
 
 BARS = " ▁▂▃▄▅▆▇█"
 

@@ -10,8 +10,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from ckpt_tui.core.diff import DiffOptions, DiffReport
 from ckpt_tui.model import Checkpoint
+from ckpt_tui.reports import DiffOptions, DiffReport
 from ckpt_tui.tui.dialogs.error import ErrorDialog
 from ckpt_tui.tui.messages import DiffComputed
 from ckpt_tui.tui.screens.diff import DiffScreen

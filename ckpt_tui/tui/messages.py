@@ -6,10 +6,8 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from ckpt_tui.core.check import LoadReport
-from ckpt_tui.core.diff import DiffReport
-from ckpt_tui.core.stats import Histogram, TensorStats
 from ckpt_tui.model import Checkpoint
+from ckpt_tui.reports import DiffReport, Histogram, LoadReport, TensorStats
 
 
 @dataclass

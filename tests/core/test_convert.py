@@ -14,11 +14,11 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
+from ckpt_tui.converters.convert import ConvertOptions, convert
 from ckpt_tui.core.keys import make_rules
 from ckpt_tui.dtypes import TO_SAFETENSORS
 from ckpt_tui.errors import OutputExistsError, UsageError, WriteError
 from ckpt_tui.formats import read_checkpoint
-from converters.convert import ConvertOptions, convert
 from sample_checkpoints.models import TinyNet
 from tests.core.test_readers import ALL_DTYPES
 from tests.helpers import SAMPLES, same_bits
@@ -152,7 +152,7 @@ KILL_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, {repo!r})
 from ckpt_tui.formats import read_checkpoint
-from converters.convert import ConvertOptions, convert
+from ckpt_tui.converters.convert import ConvertOptions, convert
 def die(done, total):
     os.kill(os.getpid(), signal.SIGKILL)
 convert(read_checkpoint({src!r}), ConvertOptions({out!r}, all_tensors=True), progress=die)

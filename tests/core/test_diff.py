@@ -8,10 +8,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ckpt_tui.core.diff import DiffOptions, diff_checkpoints
+from ckpt_tui.core.diff import diff_checkpoints
 from ckpt_tui.core.keys import make_rules
 from ckpt_tui.errors import UsageError
 from ckpt_tui.formats import read_checkpoint
+from ckpt_tui.reports import DiffOptions
 from tests.helpers import SAMPLES
 
 

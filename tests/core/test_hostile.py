@@ -332,7 +332,7 @@ def test_the_payloads_are_live(tmp_path: Path, name: str) -> None:
 def test_memo_shared_subtrees_convert_in_bounded_time(tmp_path: Path) -> None:
     """A DAG whose paths multiply (each level references the previous one 3 times) with a tensor at the bottom:
     reading, summarising and converting visit each distinct object once."""
-    from converters.convert import ConvertOptions, convert
+    from ckpt_tui.converters.convert import ConvertOptions, convert
 
     storage = b"(" + s("storage") + g("torch", "FloatStorage") + s("0") + s("cpu") + b"K\x02tQ"
     tensor = call(

@@ -12,13 +12,13 @@ import torch
 
 from ckpt_tui import check_loads
 from ckpt_tui.cli import main
+from ckpt_tui.converters.convert import ConvertOptions, convert
 from ckpt_tui.core.diff import diff_checkpoints
 from ckpt_tui.core.layout import detect_framework, find_optimizers, find_state_dict
 from ckpt_tui.core.summary import summarize
 from ckpt_tui.core.tensors import load_tensor
 from ckpt_tui.errors import CkptError
 from ckpt_tui.formats import read_checkpoint
-from converters.convert import ConvertOptions, convert
 from tests.helpers import SAMPLES, same_bits
 
 dcp = pytest.importorskip("torch.distributed.checkpoint")

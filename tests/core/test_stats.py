@@ -12,8 +12,9 @@ import torch
 
 from ckpt_tui.core import stats as stats_module
 from ckpt_tui.core.decode import table
-from ckpt_tui.core.stats import Cancelled, compute_stats
+from ckpt_tui.core.stats import compute_stats
 from ckpt_tui.core.stats_torch import compute_stats_torch
+from ckpt_tui.errors import Cancelled
 from ckpt_tui.formats import read_checkpoint
 
 SMALL_FLOATS = ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu"]

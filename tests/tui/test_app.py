@@ -138,7 +138,7 @@ async def test_hundred_thousand_tensors_open_without_building_every_node(tmp_pat
 
 
 async def test_diff_screen_lists_changes_and_filters(training: Checkpoint, tmp_path: Path) -> None:
-    from ckpt_tui.core.diff import DiffOptions
+    from ckpt_tui.reports import DiffOptions
     from ckpt_tui.tui.widgets.diff_table import DiffTable
 
     state = torch.load("sample_checkpoints/state_dict.pth")

@@ -28,8 +28,8 @@ def test_metadata_tab(snap_compare, training: Checkpoint) -> None:  # type: igno
 def test_diff_screen(snap_compare, training: Checkpoint, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import torch
 
-    from ckpt_tui.core.diff import DiffOptions
     from ckpt_tui.formats import read_checkpoint
+    from ckpt_tui.reports import DiffOptions
 
     state = torch.load("sample_checkpoints/state_dict.pth")
     state["head.weight"] = state["head.weight"] * 1.5

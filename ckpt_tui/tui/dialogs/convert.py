@@ -15,14 +15,14 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
 
+from ckpt_tui.converters.convert import ConvertOptions, convert, default_output
 from ckpt_tui.core.keys import make_rules
-from ckpt_tui.core.stats import Cancelled
-from ckpt_tui.errors import CkptError
+from ckpt_tui.errors import Cancelled, CkptError
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.render import printable
 from ckpt_tui.render.convert import convert_renderable
+from ckpt_tui.reports import ConvertReport
 from ckpt_tui.tui.messages import StatsProgressed
-from converters.convert import ConvertOptions, ConvertReport, convert, default_output
 
 
 @dataclass

@@ -15,13 +15,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from ckpt_tui.core.compare import difference_histogram
-from ckpt_tui.core.diff import DiffOptions, DiffReport, TensorDiff, diff_checkpoints
-from ckpt_tui.core.stats import Cancelled, compute_stats
-from ckpt_tui.errors import CkptError
+from ckpt_tui.core.diff import diff_checkpoints
+from ckpt_tui.core.stats import compute_stats
+from ckpt_tui.errors import Cancelled, CkptError
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.render import printable
 from ckpt_tui.render.diff import tolerance_text
 from ckpt_tui.render.tensor import histogram_renderable, stats_renderable
+from ckpt_tui.reports import DiffOptions, DiffReport, TensorDiff
 from ckpt_tui.tui.messages import DiffComputed, DiffDetailComputed, StatsProgressed, WorkFailed
 from ckpt_tui.tui.widgets.diff_table import DiffTable
 

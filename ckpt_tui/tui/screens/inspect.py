@@ -17,13 +17,14 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
 
 from ckpt_tui.core.grouping import TensorGroup
 from ckpt_tui.core.optimizer import optimizer_reports
-from ckpt_tui.core.summary import Summary, summarize
+from ckpt_tui.core.summary import summarize
 from ckpt_tui.errors import CkptError
 from ckpt_tui.formats import read_checkpoint
-from ckpt_tui.model import Checkpoint, Notice, Severity, TensorInfo
+from ckpt_tui.model import Checkpoint, Notice, NoticeCode, Severity, TensorInfo
 from ckpt_tui.render import human_bytes, printable
 from ckpt_tui.render.optimizer import optimizer_renderable
 from ckpt_tui.render.summary import notices_renderable
+from ckpt_tui.reports import Summary
 from ckpt_tui.tui.commands import TensorFinder
 from ckpt_tui.tui.dialogs.path_prompt import PathPrompt
 from ckpt_tui.tui.messages import CheckFinished, OtherCheckpointRead, StatsComputed, WorkFailed
@@ -112,7 +113,7 @@ class InspectScreen(Screen[None]):
         stats = message.stats
         if stats.nan_count or stats.inf_count:
             text = f"'{stats.key}' holds {stats.nan_count:,} NaN and {stats.inf_count:,} Inf values"
-            self.notices.append(Notice("non-finite", Severity.WARNING, text, stats.key))
+            self.notices.append(Notice(NoticeCode.NON_FINITE, Severity.WARNING, text, stats.key))
             self.query_one("#notices-text", Static).update(self._notices())
 
     def reveal_tensor(self, key: str) -> None:

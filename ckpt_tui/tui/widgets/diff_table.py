@@ -9,9 +9,9 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
-from ckpt_tui.core.diff import DiffReport, TensorDiff
 from ckpt_tui.render import printable
 from ckpt_tui.render.tensor import format_number
+from ckpt_tui.reports import DiffReport, TensorDiff
 
 COLUMNS = ("tensor", "status", "A", "B", "max |a-b|", "rel L2", "cosine")
 

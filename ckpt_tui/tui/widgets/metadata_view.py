@@ -9,9 +9,9 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ckpt_tui.core.labels import friendly_label
-from ckpt_tui.core.summary import short_repr
 from ckpt_tui.model import Entry, Key, Kind, tensor_count, walk
 from ckpt_tui.render import key_label, printable
+from ckpt_tui.render.text import short_repr
 
 Node = tuple[tuple[Key, ...], Entry]
 

@@ -12,11 +12,12 @@ from textual.reactive import reactive
 from textual.widgets import ProgressBar, Static
 
 from ckpt_tui.core.grouping import TensorGroup
-from ckpt_tui.core.stats import Cancelled, TensorStats, compute_stats
-from ckpt_tui.errors import CkptError
+from ckpt_tui.core.stats import compute_stats
+from ckpt_tui.errors import Cancelled, CkptError
 from ckpt_tui.model import TensorInfo
 from ckpt_tui.render import human_bytes, printable
 from ckpt_tui.render.tensor import stats_renderable, tensor_info_renderable
+from ckpt_tui.reports import TensorStats
 from ckpt_tui.tui.messages import StatsComputed, StatsFailed, StatsProgressed
 
 STATS_DELAY = 0.25  # seconds a tensor stays highlighted before its stats start: scrolling starts no work

@@ -1,0 +1,327 @@
+"""What the verbs return: plain data that the CLI, the app and the renderers read, with the options they echo.
+
+The core and the writers build these; render/ and tui/ print them without importing the machinery that made them.
+Closed vocabularies are StrEnums: each member is its own string, so JSON output is the plain value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ckpt_tui.model import CheckpointFormat, Entry, Key, Notice, TensorInfo
+
+Progress = Callable[[int, int], None]
+"""`progress(done, total)`, in bytes or items, called from the computing thread."""
+
+
+class DiffStatus(StrEnum):
+    EQUAL = "equal"
+    CHANGED = "changed"
+    SHAPE = "shape"  # shapes differ: not compared
+
+
+class Naming(StrEnum):
+    """How an optimizer's parameter ids got their names."""
+
+    PARAM_NAMES = "param_names"
+    INFERRED = "inferred"
+    REFUSED = "refused"
+    NONE = "none"
+
+
+class OutputFormat(StrEnum):
+    """What `convert` writes."""
+
+    SAFETENSORS = "safetensors"
+    PTH = "pth"
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    path: tuple[Key, ...]
+    entry: Entry
+
+    @property
+    def label(self) -> str:
+        return "".join(f"[{k!r}]" for k in self.path) or "(root)"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRules:
+    strip: tuple[str, ...] = ()  # prefixes removed wherever they appear as a whole path component run
+    renames: tuple[tuple[str, str], ...] = ()  # (regex, replacement)
+    add_prefix: str = ""
+
+    @property
+    def is_identity(self) -> bool:
+        return not (self.strip or self.renames or self.add_prefix)
+
+    def apply(self, key: str) -> str:
+        for prefix in self.strip:
+            key = strip_component(key, prefix)
+        for pattern, replacement in self.renames:
+            key = re.sub(pattern, replacement, key)
+        return self.add_prefix + key
+
+
+def strip_component(key: str, prefix: str) -> str:
+    """Remove `prefix` at the start and after every '.', so `a._orig_mod.b` -> `a.b` and `module.x` -> `x`."""
+    if key.startswith(prefix):
+        key = key[len(prefix) :]
+    return key.replace("." + prefix, ".")
+
+
+@dataclass(frozen=True, slots=True)
+class TopLevelItem:
+    key: Key
+    entry: Entry  # render/ describes it
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    path: str
+    format: CheckpointFormat
+    framework: str
+    file_size: int
+    tensor_count: int
+    element_count: int
+    tensor_bytes: int
+    bytes_by_dtype: dict[str, int]
+    top_level: tuple[TopLevelItem, ...]  # the first TOP_LEVEL_SHOWN
+    top_level_total: int
+    state_dict: Located | None
+    state_dict_params: int
+    optimizers: tuple[Located, ...]
+    schedulers: tuple[Located, ...]
+    notices: tuple[Notice, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    edges: tuple[float, ...]  # bins + 1 edges
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TensorStats:
+    key: str
+    dtype: str
+    numel: int
+    finite: int  # elements that entered min/max/mean/std
+    min: float | None
+    max: float | None
+    mean: float | None
+    std: float | None
+    nan_count: int
+    inf_count: int
+    zero_count: int
+    histogram: Histogram | None
+    preview: tuple[tuple[float | complex | bool | int, ...], ...]  # rows of a 2-D slice (one row for 1-D)
+    of_magnitude: bool = False  # complex tensors: stats are of |z|
+
+    @property
+    def zero_fraction(self) -> float:
+        return self.zero_count / self.numel if self.numel else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PairMetrics:
+    numel: int
+    mismatched: int  # elements outside tolerance
+    max_abs: float
+    mean_abs: float
+    max_rel: float  # inf where b is 0 and a is not
+    rel_l2: float  # ‖a-b‖ / ‖a‖ (inf when a is all zeros and b is not)
+    cosine: float | None  # None when either side is all zeros
+    bit_identical: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DiffOptions:
+    rtol: float = 0.0
+    atol: float = 0.0
+    key_a: str | None = None
+    key_b: str | None = None
+    rules: KeyRules = field(default_factory=KeyRules)
+    only: str | None = None
+    exclude: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TensorDiff:
+    key: str
+    status: DiffStatus
+    a: TensorInfo
+    b: TensorInfo
+    metrics: PairMetrics | None
+
+    @property
+    def dtype_changed(self) -> bool:
+        return self.a.dtype != self.b.dtype
+
+
+@dataclass(frozen=True, slots=True)
+class ValueChange:
+    path: str
+    a: str | None  # None: only in B
+    b: str | None  # None: only in A
+
+
+@dataclass(frozen=True, slots=True)
+class DiffReport:
+    a: str
+    b: str
+    scope_a: str  # "(root)" or the state dict's location
+    scope_b: str
+    options: DiffOptions
+    only_a: tuple[str, ...]
+    only_b: tuple[str, ...]
+    tensors: tuple[TensorDiff, ...]  # every pair present on both sides, in A's order
+    values: tuple[ValueChange, ...]
+    hint: str | None = None  # what a wrapper prefix on one side says about the keys only on the other
+
+    @property
+    def changed(self) -> list[TensorDiff]:
+        """Changed tensors, the largest relative error first."""
+        found = [t for t in self.tensors if t.status is DiffStatus.CHANGED]
+        return sorted(found, key=lambda t: -(t.metrics.rel_l2 if t.metrics else 0.0))
+
+    @property
+    def shape_changes(self) -> list[TensorDiff]:
+        return [t for t in self.tensors if t.status is DiffStatus.SHAPE]
+
+    @property
+    def dtype_changes(self) -> list[TensorDiff]:
+        return [t for t in self.tensors if t.dtype_changed]
+
+    @property
+    def identical(self) -> bool:
+        return not (self.only_a or self.only_b or self.values or self.dtype_changes) and all(
+            t.status is DiffStatus.EQUAL for t in self.tensors
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    key: str
+    checkpoint: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardResult:
+    input_shape: tuple[int, ...]
+    output_shapes: tuple[tuple[int, ...], ...]
+    nan: int
+    inf: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckItem:
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    checkpoint: str
+    model: str
+    device: str
+    strict: bool
+    scope: str
+    compared: int
+    missing: tuple[str, ...] = ()
+    unexpected: tuple[str, ...] = ()
+    shape_mismatches: tuple[Mismatch, ...] = ()
+    dtype_mismatches: tuple[Mismatch, ...] = ()
+    tie_conflicts: tuple[tuple[str, ...], ...] = ()
+    uninitialised: tuple[str, ...] = ()
+    loaded: bool = False  # load_state_dict ran (real devices only)
+    load_error: str | None = None
+    forward: ForwardResult | None = None
+    hint: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def checks(self) -> list[CheckItem]:
+        """One item per check (JUnit test cases); `strict` decides whether key and dtype differences fail."""
+        items = [
+            CheckItem("no missing keys", not (self.strict and self.missing), _keys(self.missing)),
+            CheckItem("no unexpected keys", not (self.strict and self.unexpected), _keys(self.unexpected)),
+            CheckItem("shapes match", not self.shape_mismatches, _mismatches(self.shape_mismatches)),
+            CheckItem("dtypes match", not (self.strict and self.dtype_mismatches), _mismatches(self.dtype_mismatches)),
+            CheckItem(
+                "tied parameters agree", not self.tie_conflicts, "; ".join(" = ".join(g) for g in self.tie_conflicts)
+            ),
+            CheckItem(
+                "load_state_dict",
+                self.load_error is None,
+                self.load_error or ("ran" if self.loaded else "skipped on meta"),
+            ),
+        ]
+        if self.forward is not None:
+            f = self.forward
+            ok = f.error is None and not (f.nan or f.inf)
+            detail = f.error or f"output {', '.join(map(str, f.output_shapes))}; {f.nan} NaN, {f.inf} Inf"
+            items.append(CheckItem("forward pass is finite", ok, detail))
+        return items
+
+    @property
+    def ok(self) -> bool:
+        return all(item.passed for item in self.checks())
+
+
+def _keys(keys: tuple[str, ...]) -> str:
+    return ", ".join(keys[:10]) + (f" (+{len(keys) - 10} more)" if len(keys) > 10 else "")
+
+
+def _mismatches(items: tuple[Mismatch, ...]) -> str:
+    return "; ".join(f"{m.key}: checkpoint {m.checkpoint}, model {m.model}" for m in items[:10])
+
+
+@dataclass(frozen=True, slots=True)
+class ParamGroup:
+    index: int
+    hyper: tuple[tuple[str, Entry], ...]  # lr, betas, weight_decay, ...
+    params: tuple[Key, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParamState:
+    param_id: Key
+    name: str | None
+    group: int
+    state: tuple[tuple[str, Entry], ...]  # step, exp_avg, exp_avg_sq, momentum_buffer, ...
+    nbytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizerReport:
+    located: Located
+    groups: tuple[ParamGroup, ...]
+    params: tuple[ParamState, ...]
+    naming: Naming
+    naming_note: str
+    optimizer_bytes: int
+    model_bytes: int
+    unmatched: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class ConvertReport:
+    source: str
+    outputs: tuple[str, ...]
+    to: OutputFormat
+    scope: str
+    tensors_written: int
+    bytes_written: int
+    aliases: dict[str, str]
+    renamed: dict[str, str]
+    metadata: tuple[str, ...]  # keys carried into __metadata__
+    not_carried: tuple[tuple[str, str], ...]
+    verified: bool
+    cast: str | None
