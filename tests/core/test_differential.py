@@ -196,6 +196,32 @@ def case_legacy_count_mismatch() -> bytes:
     return legacy(body, [("0", 3, floats(1, 2, 3))])
 
 
+def case_dotted_keys_collide() -> bytes:
+    a = tensor(storage("0", 2), 0, (2,), (1,))
+    b = tensor(storage("0", 2), 1, (1,), (1,))
+    return zip_of(torch_items(pickle_of(mapping([(s("a.b"), a), (s("a"), mapping([(s("b"), b)]))])), DATA))
+
+
+def case_int_and_str_keys_collide() -> bytes:
+    a = tensor(storage("0", 2), 0, (2,), (1,))
+    b = tensor(storage("0", 2), 1, (1,), (1,))
+    return zip_of(torch_items(pickle_of(mapping([(i(1), a), (s("1"), b)])), DATA))
+
+
+def safetensors_of(header: bytes, data: bytes) -> bytes:
+    return struct.pack("<Q", len(header)) + header + data
+
+
+def case_safetensors_trailing_bytes() -> bytes:
+    header = b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
+    return safetensors_of(header, floats(1, 2) + EVIL)
+
+
+def case_safetensors_header_padded() -> bytes:
+    header = b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
+    return safetensors_of(header + b" " * (-len(header) % 8), floats(1, 2))
+
+
 CASES: dict[str, tuple[Callable[[], bytes], str]] = {  # name: (builder, "identical" | "refused: <regex>")
     "names equal but for case": (case_dup_by_case, "refused: differ only by case"),
     "NUL byte in a name": (case_nul_name, "refused: NUL byte"),
@@ -223,6 +249,10 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {  # name: (builder, "identi
     "legacy view of another dtype": (case_legacy_view_of_other_dtype, "identical"),
     "legacy view key is a storage key": (case_legacy_view_key_is_a_root, "refused: also a storage key"),
     "legacy element count lies": (case_legacy_count_mismatch, "refused: holds 3 elements"),
+    "safetensors with bytes after the last tensor": (case_safetensors_trailing_bytes, "refused: belong to no tensor"),
+    "safetensors header padded with spaces": (case_safetensors_header_padded, "identical"),
+    "dotted keys collide ('a.b' and a -> b)": (case_dotted_keys_collide, "refused: two tensors read as 'a.b'"),
+    "int and str keys collide (1 and '1')": (case_int_and_str_keys_collide, "refused: two tensors read as '1'"),
 }
 
 
@@ -231,7 +261,7 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
     root = tmp_path_factory.mktemp("differential")
     paths = {}
     for n, (name, (build, _)) in enumerate(CASES.items()):
-        paths[name] = root / f"case{n}.pt"
+        paths[name] = root / f"case{n}.{'safetensors' if name.startswith('safetensors') else 'pt'}"
         paths[name].write_bytes(build())
     samples = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".pth", ".safetensors"))
     for p in samples:
