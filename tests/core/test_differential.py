@@ -196,6 +196,13 @@ def case_legacy_count_mismatch() -> bytes:
     return legacy(body, [("0", 3, floats(1, 2, 3))])
 
 
+def case_zip64_directory() -> bytes:
+    items = torch_items(BENIGN, DATA)
+    for item in items:
+        item.zip64 = True
+    return zip_of(items)
+
+
 def case_dotted_keys_collide() -> bytes:
     a = tensor(storage("0", 2), 0, (2,), (1,))
     b = tensor(storage("0", 2), 1, (1,), (1,))
@@ -251,6 +258,7 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {  # name: (builder, "identi
     "legacy element count lies": (case_legacy_count_mismatch, "refused: holds 3 elements"),
     "safetensors with bytes after the last tensor": (case_safetensors_trailing_bytes, "refused: belong to no tensor"),
     "safetensors header padded with spaces": (case_safetensors_header_padded, "identical"),
+    "zip64 directory entries": (case_zip64_directory, "identical"),
     "dotted keys collide ('a.b' and a -> b)": (case_dotted_keys_collide, "refused: two tensors read as 'a.b'"),
     "int and str keys collide (1 and '1')": (case_int_and_str_keys_collide, "refused: two tensors read as '1'"),
 }
