@@ -49,15 +49,26 @@ def _storage(value: Any) -> StorageRef:
 
 def rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> RawTensor:
     requires_grad = bool(rest[0]) if rest else False
+    _no_lazy_bits(rest[2] if len(rest) > 2 else None)
     ref = _storage(storage)
     if type(offset) is not int:
         raise pickle.UnpicklingError("tensor storage offset must be an int")
     return RawTensor(ref, offset, _ints(size, "shape"), _ints(stride, "stride"), ref.dtype, requires_grad)
 
 
+def _no_lazy_bits(metadata: Any) -> None:
+    """torch applies `metadata` ({'conj': True} / {'neg': True}) on load: the values are no longer the bytes."""
+    if metadata and (not isinstance(metadata, dict) or any(metadata.values())):
+        raise pickle.UnpicklingError(
+            f"tensor saved with lazy bits {str(metadata)[:60]} (a conjugated or negated view): torch.load applies "
+            "them, ckpt-tui does not; resolve them (resolve_conj/resolve_neg) and save again"
+        )
+
+
 def rebuild_tensor_v3(
     storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any, hooks: Any, dtype: Any, *rest: Any
 ) -> RawTensor:
+    _no_lazy_bits(rest[0] if rest else None)
     if not isinstance(dtype, DType) or dtype.name not in ITEMSIZE:
         raise pickle.UnpicklingError(f"unknown tensor dtype {dtype!r}")
     ref = _storage(storage)

@@ -196,6 +196,21 @@ def case_legacy_count_mismatch() -> bytes:
     return legacy(body, [("0", 3, floats(1, 2, 3))])
 
 
+def case_neg_bit() -> bytes:
+    """torch.save of `x.conj().imag`: a view whose neg bit torch sets again on load (values are -bytes)."""
+    neg = call(
+        g("torch._utils", "_rebuild_tensor_v2"),
+        storage("0", 2),
+        i(0),
+        b"(" + i(2) + b"t",
+        b"(" + i(1) + b"t",
+        b"\x89",
+        call(g("collections", "OrderedDict")),
+        b"}" + s("neg") + b"\x88s",
+    )
+    return zip_of(torch_items(pickle_of(mapping([(s("n"), neg)])), DATA))
+
+
 def case_zip64_directory() -> bytes:
     items = torch_items(BENIGN, DATA)
     for item in items:
@@ -259,6 +274,7 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {  # name: (builder, "identi
     "safetensors with bytes after the last tensor": (case_safetensors_trailing_bytes, "refused: belong to no tensor"),
     "safetensors header padded with spaces": (case_safetensors_header_padded, "identical"),
     "zip64 directory entries": (case_zip64_directory, "identical"),
+    "tensor with the neg bit": (case_neg_bit, "refused: lazy bits"),
     "dotted keys collide ('a.b' and a -> b)": (case_dotted_keys_collide, "refused: two tensors read as 'a.b'"),
     "int and str keys collide (1 and '1')": (case_int_and_str_keys_collide, "refused: two tensors read as '1'"),
 }
