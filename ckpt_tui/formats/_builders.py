@@ -126,6 +126,12 @@ def rebuild_device_tensor_from_cpu_tensor(data: Any, dtype: Any, device: Any, re
     return data._replace(requires_grad=bool(requires_grad))
 
 
+def call_tensor_class(*args: Any, **kwargs: Any) -> Any:
+    """`torch.Tensor()` then BUILD with (storage, offset, size, stride), the pre-1.0 way, which torch's weights-only
+    loader still follows: not reproduced here, so refused rather than shown as something else."""
+    raise pickle.UnpicklingError("a tensor built by calling torch.Tensor and setting its state is not supported")
+
+
 class CounterDict(OpaqueDict):
     """`collections.Counter`, allowed by torch's weights-only loader: built like Counter (an iterable is counted)."""
 
@@ -259,6 +265,7 @@ def _builders() -> dict[tuple[str, str], Any]:
         ("collections", "OrderedDict"): OpaqueDict,
         ("collections", "Counter"): CounterDict,
         ("torch.nn.parameter", "Parameter"): make_parameter,
+        ("torch", "Tensor"): call_tensor_class,
         ("builtins", "set"): make_set,
         ("builtins", "frozenset"): make_frozenset,
         ("builtins", "complex"): make_complex,

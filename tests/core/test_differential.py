@@ -211,6 +211,11 @@ def case_neg_bit() -> bytes:
     return zip_of(torch_items(pickle_of(mapping([(s("n"), neg)])), DATA))
 
 
+def case_tensor_by_build() -> bytes:
+    body = call(g("torch", "Tensor")) + b"(" + storage("0", 2) + i(0) + b"(" + i(2) + b"t(" + i(1) + b"ttb"
+    return zip_of(torch_items(pickle_of(mapping([(s("w"), body)])), DATA))
+
+
 def case_zip64_directory() -> bytes:
     items = torch_items(BENIGN, DATA)
     for item in items:
@@ -275,6 +280,7 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {  # name: (builder, "identi
     "safetensors header padded with spaces": (case_safetensors_header_padded, "identical"),
     "zip64 directory entries": (case_zip64_directory, "identical"),
     "tensor with the neg bit": (case_neg_bit, "refused: lazy bits"),
+    "torch.Tensor() + BUILD (set_)": (case_tensor_by_build, "refused: calling torch.Tensor"),
     "dotted keys collide ('a.b' and a -> b)": (case_dotted_keys_collide, "refused: two tensors read as 'a.b'"),
     "int and str keys collide (1 and '1')": (case_int_and_str_keys_collide, "refused: two tensors read as '1'"),
 }
