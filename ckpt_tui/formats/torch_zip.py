@@ -87,11 +87,16 @@ def check_storages(path: str, ckpt: Checkpoint, directory: ZipDirectory, refs: d
     """Every storage the pickle names is a member holding at least the bytes it declares (and so every tensor,
     whose extent was checked against its storage); read from the directory, no tensor bytes."""
     checked: set[str] = set()
-    for name, info in ckpt.tensors.items():
+    prefix = f"{directory.archive}/data/".encode("utf-8", "surrogateescape").lower()
+    members = directory.members
+    for name, info in ckpt.tensors.items():  # the fast path: one dict lookup per storage (100k: ~0.05 s)
         storage = info.storage
-        if storage.member is not None and storage.key not in checked:
+        if storage.member is None or storage.key in checked:
+            continue
+        found = members.get(prefix + storage.key.encode("utf-8", "surrogateescape").lower())
+        if found is None or found[5] < storage.nbytes or "\0" in storage.key:
             _check_member(path, directory, f"data/{storage.key}", storage.nbytes, f"tensor '{name}'")
-            checked.add(storage.key)
+        checked.add(storage.key)
     for key, ref in refs.items():
         if key not in checked:
             nbytes = ref.numel * itemsize(ref.dtype)
