@@ -14,13 +14,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="browse a checkpoint in the terminal app",
         description="Browse a checkpoint: tensor tree, stats, optimizer state, metadata, notices.",
     )
-    p.add_argument("path", help="checkpoint file")
+    p.add_argument("path", help="checkpoint file, or a folder of checkpoints (a run: watched live)")
     add_device(p)
     add_unsafe(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ckpt_tui.core.runs import is_run_dir
+
+    if not args.unsafe and is_run_dir(args.path):
+        from ckpt_tui.tui.app import CkptApp
+
+        CkptApp(None, device=args.device, run_dir=args.path).run()
+        return ExitCode.OK
     ckpt = open_checkpoint(args.path, args.unsafe, args.device)
     if args.device.startswith("cuda"):  # say so now, not on the first tensor
         from ckpt_tui.core.devices import torch_device

@@ -27,9 +27,9 @@ class CkptApp(App[None]):
         Binding("q", "quit", "Quit", tooltip="Leave ckpt-tui", id="quit"),
     ]
 
-    def __init__(self, ckpt: Checkpoint, device: str = "cpu") -> None:
+    def __init__(self, ckpt: Checkpoint | None, device: str = "cpu", run_dir: str | None = None) -> None:
         super().__init__()
-        self.ckpt, self.device = ckpt, device
+        self.ckpt, self.device, self.run_dir = ckpt, device, run_dir
         self.diff_with: tuple[Checkpoint, DiffOptions] | None = None
         self.diff_report: DiffReport | None = None
         """The report of the last diff computed, kept for the exit code of `ckpt-tui diff`."""
@@ -42,6 +42,11 @@ class CkptApp(App[None]):
         return app
 
     def on_mount(self) -> None:
+        if self.ckpt is None:  # `open DIR` on a folder of checkpoints: the run view
+            from ckpt_tui.tui.screens.run import RunScreen
+
+            self.push_screen(RunScreen(self.run_dir or ".", self.device))
+            return
         self.push_screen(InspectScreen(self.ckpt, self.device))
         if self.diff_with is not None:
             self.push_screen(DiffScreen(self.ckpt, *self.diff_with))
