@@ -71,6 +71,16 @@ def build_checkpoint(
     builder = EntryBuilder(to_storage, path)
     root = builder.build(raw)
     found = [notice_for_global(name, n) for name, n in unpickler.unknown_globals.items()]
+    found += [
+        Notice(
+            NoticeCode.UNKNOWN_GLOBAL,
+            Severity.INFO,
+            f"{name}: read as torch reads it, but outside torch.load(weights_only=True)'s allowlist (torch refuses "
+            "this file unless it is allowlisted)",
+            name,
+        )
+        for name in unpickler.off_allowlist
+    ]
     found += [Notice(NoticeCode.REPRESENTATION, Severity.INFO, note) for note in sorted(builder.notes)]
     ckpt = Checkpoint(path, fmt, root, size, tuple(notices + found))
     ckpt.__dict__["tensors"] = _tensors_by_key(ckpt)  # the cached `tensors`, computed once, here, with a check

@@ -17,7 +17,7 @@ import struct
 from collections.abc import Callable
 from typing import IO, Any, cast
 
-from ckpt_tui.formats._builders import BUILDERS
+from ckpt_tui.formats._builders import BUILDERS, torch_refuses
 from ckpt_tui.formats._records import Opaque, StorageRef, StorageType, check_key_depth, stub_class
 
 # protocol 0-2 pickles name Python 2 modules; the stdlib maps them only in its own find_class, which we replace
@@ -72,11 +72,14 @@ class SafeUnpickler(pickle._Unpickler):
         self._persistent_load = persistent_load
         self._stubs: dict[str, type[Opaque]] = {}
         self.unknown_globals: dict[str, int] = {}
+        self.off_allowlist: dict[str, int] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         module = PY2_MODULES.get(module, module)
         builder = BUILDERS.get((module, name))
         if builder is not None:
+            if torch_refuses(module, name):  # read as torch reads it, but torch's weights-only loader refuses it
+                self.off_allowlist[f"{module}.{name}"] = self.off_allowlist.get(f"{module}.{name}", 0) + 1
             return builder
         qualname = f"{module}.{name}"
         self.unknown_globals[qualname] = self.unknown_globals.get(qualname, 0) + 1

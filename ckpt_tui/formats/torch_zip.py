@@ -39,7 +39,10 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
         if isinstance(pid, tuple) and not isinstance(pid[2], str):
             raise InvalidCheckpointError(f"storage key {str(pid[2])[:40]} is not a string", path)
         ref = storage_from_pid(pid)
-        return seen.setdefault(ref.key, ref)
+        first = seen.get(ref.key)
+        if first is None or first.numel == 0:  # torch keeps a loaded storage, but reloads an empty one each time
+            seen[ref.key] = first = ref
+        return first
 
     raw, unpickler = unpickle(pickle_file, path, persistent_load, "data.pkl")
     prefix = directory.archive + "/"
