@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ckpt_tui.commands import check, convert, diff, inspect, open_app, prune, runs
+from ckpt_tui.commands import audit, check, convert, diff, inspect, open_app, prune, runs
 
 REGISTRY = [
     open_app.register,
@@ -10,6 +10,7 @@ REGISTRY = [
     diff.register,
     convert.register,
     check.register,
+    audit.register,
     runs.register,
     prune.register,
 ]

@@ -22,6 +22,7 @@ from ckpt_tui.core.run_pick import declared_best_paths, pick_best, pick_latest, 
 from ckpt_tui.core.run_scalars import read_scalars, resume_parts
 from ckpt_tui.errors import CkptError
 from ckpt_tui.formats import dcp, read_checkpoint, sharded
+from ckpt_tui.model import Checkpoint
 from ckpt_tui.reports import Pick, RunMember, RunReport, Skipped, Stamp
 
 TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".incomplete", ".lock", ".crdownload", "~")
@@ -169,6 +170,7 @@ def read_member(path: str, name: str, stamp: Stamp | None = None) -> RunMember |
         return Skipped(path, f"not a checkpoint: {message}")
     scalars = read_scalars(ckpt, name)
     return RunMember(
+        verdict=_verdict(ckpt),
         path=path,
         name=name,
         format=ckpt.format,
@@ -183,6 +185,16 @@ def read_member(path: str, name: str, stamp: Stamp | None = None) -> RunMember |
         lightning=scalars.lightning,
         trainer_best=scalars.trainer_best,
     )
+
+
+def _verdict(ckpt: Checkpoint) -> str | None:
+    """The resume audit's verdict (no tensor data beyond one-element counters); None when it cannot be made."""
+    from ckpt_tui.core.audit import audit
+
+    try:
+        return str(audit(ckpt).verdict)
+    except CkptError:
+        return None
 
 
 def stamp_of(path: str) -> Stamp:

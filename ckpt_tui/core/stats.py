@@ -92,6 +92,17 @@ def compute_stats(
     return finish(info, acc, histogram, _preview(info, array))
 
 
+def non_finite_counts(info: TensorInfo, device: str = "cpu", cancel: threading.Event | None = None) -> tuple[int, int]:
+    """(NaN, Inf) counts of one tensor: one chunked pass, no histogram and no preview (the audit's --stats)."""
+    if device != "cpu":
+        stats = compute_stats(info, device, cancel=cancel)
+        return stats.nan_count, stats.inf_count
+    acc = Accumulator()
+    for _, chunk in _chunks(info, read_array(info), cancel):
+        acc.add(chunk)
+    return acc.nan, acc.inf
+
+
 def _chunks(info: TensorInfo, array: Any, cancel: threading.Event | None) -> Iterator[tuple[int, np.ndarray]]:
     """Decoded 1-D chunks of about CHUNK_ELEMENTS, in order, for any strides (rows of the first axis)."""
     import numpy as np

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from xml.etree import ElementTree
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
 from ckpt_tui.render import JSON_SCHEMA_VERSION, printable
+from ckpt_tui.render.junit import Case, Suite, junit_document
 from ckpt_tui.reports import LoadReport
 
 
@@ -83,28 +83,12 @@ def checks_json(reports: list[LoadReport], errors: list[tuple[str, str]]) -> dic
 
 
 def junit_xml(reports: list[LoadReport], errors: list[tuple[str, str]]) -> bytes:
-    suites = ElementTree.Element("testsuites", name="ckpt-tui check")
-    for report in reports:
-        items = report.checks()
-        suite = ElementTree.SubElement(
-            suites,
-            "testsuite",
-            name=f"{report.checkpoint} -> {report.model} [{report.device}]",
-            tests=str(len(items)),
-            failures=str(sum(not i.passed for i in items)),
-            errors="0",
+    suites = [
+        Suite(
+            f"{r.checkpoint} -> {r.model} [{r.device}]",
+            tuple(Case(i.name, None if i.passed else i.detail) for i in r.checks()),
         )
-        for item in items:
-            case = ElementTree.SubElement(suite, "testcase", classname=suite.get("name", ""), name=item.name)
-            if not item.passed:
-                ElementTree.SubElement(case, "failure", message=_clean(item.detail)).text = _clean(item.detail)
-    for name, error in errors:
-        suite = ElementTree.SubElement(suites, "testsuite", name=name, tests="1", failures="0", errors="1")
-        case = ElementTree.SubElement(suite, "testcase", classname=name, name="check")
-        ElementTree.SubElement(case, "error", message=_clean(error)).text = _clean(error)
-    return ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
-
-
-def _clean(text: str) -> str:
-    """XML 1.0 cannot hold control characters; keys from a file may."""
-    return printable(text)
+        for r in reports
+    ]
+    suites += [Suite(name, (Case("check", error=error),)) for name, error in errors]
+    return junit_document("ckpt-tui check", suites)

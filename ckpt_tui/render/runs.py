@@ -42,6 +42,7 @@ def member_json(m: RunMember) -> dict[str, Any]:
         "latest": m.latest,
         "declared_best": m.declared_best,
         "resume": {part: m.resume.get(part, False) for part in RESUME_PARTS},
+        "verdict": m.verdict,
         "symlink": m.symlink,
         "links": list(m.links),
         "nonfinite": m.nonfinite,
@@ -71,7 +72,7 @@ def iso_time(mtime: float) -> str:
 def runs_renderable(report: RunReport) -> RenderableType:
     metrics = report.metric_names[:SHOWN_METRICS]
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("", "checkpoint", "format", "size", "modified", "epoch", "step", *metrics, "resume"):
+    for column in ("", "checkpoint", "format", "size", "modified", "epoch", "step", *metrics, "resume", "audit"):
         table.add_column(printable(column), justify="right" if column in ("size", "epoch", "step") else "left")
     for m in report.members:
         table.add_row(*row_cells(m, metrics))
@@ -96,7 +97,11 @@ def row_cells(m: RunMember, metrics: list[str]) -> list[Text]:
         Text(_value(m.step)),
         *(Text(_value(m.metrics.get(k))) for k in metrics),
         Text(resume_text(m.resume)),
+        Text(m.verdict or "", style=VERDICT_STYLES.get(m.verdict or "", "")),
     ]
+
+
+VERDICT_STYLES = {"resumable": "green", "weights-only": "yellow"}
 
 
 def resume_text(resume: dict[str, bool]) -> str:

@@ -221,3 +221,15 @@ def test_a_shard_set_in_the_folder_is_one_member(tmp_path: Path) -> None:
     reasons = {os.path.basename(s.path): s.reason for s in report.skipped}
     assert reasons["model-00001-of-00002.safetensors"] == "a shard of model.safetensors.index.json"
     assert "temporary" in reasons["tmp-checkpoint-20"]
+
+
+def test_each_checkpoint_carries_its_resume_verdict(tmp_path: Path) -> None:
+    """The audit's verdict per row: a full training checkpoint resumes, a bare state dict holds weights only."""
+    import shutil
+
+    from tests.helpers import SAMPLES
+
+    shutil.copy(SAMPLES / "training.pth", tmp_path / "epoch_1.pth")
+    shutil.copy(SAMPLES / "state_dict.pth", tmp_path / "weights.pth")
+    verdicts = {m.name: m.verdict for m in read_run(str(tmp_path)).members}
+    assert verdicts == {"epoch_1.pth": "resumable", "weights.pth": "weights-only"}

@@ -76,6 +76,9 @@ class InspectScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        from ckpt_tui.tui.widgets.summary_panel import SummaryPanel  # verdict, progress, metrics: seen first
+
+        self.mount(SummaryPanel(self.ckpt, id="summary"), before="#body")
         self.query_one(TensorDetail).device = self.device
         self.query_one(TensorTree).focus()
 
