@@ -18,9 +18,12 @@ BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def optimizer_reports(ckpt: Checkpoint) -> list[OptimizerReport]:
+    optimizers = find_optimizers(ckpt)
+    if not optimizers:  # a 100k-tensor state dict: no need to walk it
+        return []
     state_dict = find_state_dict(ckpt)
     model = tensors_under(state_dict.entry) if state_dict else {}
-    return [map_optimizer(located, model) for located in find_optimizers(ckpt)]
+    return [map_optimizer(located, model) for located in optimizers]
 
 
 def map_optimizer(located: Located, model: dict[str, TensorInfo]) -> OptimizerReport:

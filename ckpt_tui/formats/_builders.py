@@ -32,6 +32,12 @@ STORAGE_MODULES = frozenset({"torch", "torch.storage", "torch.cuda"})
 
 
 def _ints(value: Any, what: str) -> tuple[int, ...]:
+    if type(value) is tuple:  # the common case first: this runs twice for every tensor
+        for v in value:
+            if type(v) is not int:
+                break
+        else:
+            return value
     if isinstance(value, tuple | list):
         for v in value:  # a plain loop: this runs for every tensor, and generators cost more
             if type(v) is not int:
@@ -49,11 +55,17 @@ def _storage(value: Any) -> StorageRef:
 
 def rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> RawTensor:
     requires_grad = bool(rest[0]) if rest else False
-    _no_lazy_bits(rest[2] if len(rest) > 2 else None)
-    ref = _storage(storage)
+    if len(rest) > 2 and rest[2]:  # torch.save passes tensor metadata only when a conj/neg bit is set
+        _no_lazy_bits(rest[2])
+    ref = storage if type(storage) is StorageRef else _storage(storage)
     if type(offset) is not int:
         raise pickle.UnpicklingError("tensor storage offset must be an int")
-    return RawTensor(ref, offset, _ints(size, "shape"), _ints(stride, "stride"), ref.dtype, requires_grad)
+    # RawTensor(...) without the NamedTuple's Python-level __new__ (this runs for every tensor); defaults last
+    fields = (ref, offset, _ints(size, "shape"), _ints(stride, "stride"), ref.dtype, requires_grad, False, None, None)
+    return _new_tuple(RawTensor, fields)
+
+
+_new_tuple = tuple.__new__
 
 
 def _no_lazy_bits(metadata: Any) -> None:
@@ -193,6 +205,7 @@ class NumpyDType:
 
 class NumpyArray:
     __slots__ = ("shape", "dtype", "fortran", "data")
+    module = "numpy.core.multiarray"  # the module of the `_reconstruct` global (one subclass per module)
 
     shape: tuple[int, ...]
     dtype: Any
@@ -208,6 +221,15 @@ class NumpyArray:
         _, shape, dtype, fortran, data = state
         self.shape, self.dtype, self.fortran = _ints(shape, "shape"), dtype, bool(fortran)
         self.data = data if isinstance(data, bytes | bytearray) else tuple(data)
+
+
+def numpy_scalar_of(module: str) -> Any:
+    """The `scalar` builder for one numpy module path: the record remembers which path the file named."""
+
+    def scalar(dtype: Any, data: Any = None) -> NumpyScalar:
+        return numpy_scalar(dtype, data)._replace(module=module)
+
+    return scalar
 
 
 def numpy_scalar(dtype: Any, data: Any = None) -> NumpyScalar:
@@ -291,7 +313,8 @@ def _builders() -> dict[tuple[str, str], Any]:
             (module, "_rebuild_device_tensor_from_cpu_tensor"): rebuild_device_tensor_from_cpu_tensor,
         }
     for module in NUMPY_MULTIARRAY:
-        table |= {(module, "_reconstruct"): NumpyArray, (module, "scalar"): numpy_scalar}
+        array = type("NumpyArray", (NumpyArray,), {"__slots__": (), "module": module})
+        table |= {(module, "_reconstruct"): array, (module, "scalar"): numpy_scalar_of(module)}
     for module in STORAGE_MODULES:
         table |= {(module, name): StorageType(name, dtype) for name, dtype in STORAGE_DTYPES.items()}
     table |= {("torch", name): DType(name) for name in ITEMSIZE}

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from ckpt_tui.dtypes import itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
+from ckpt_tui.formats._entries import make_storage
 from ckpt_tui.formats._pickled import build_checkpoint, unpickle
 from ckpt_tui.formats._records import StorageRef
 from ckpt_tui.formats._unpickler import storage_from_pid
@@ -48,7 +49,7 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
     prefix = directory.archive + "/"
 
     def to_storage(ref: StorageRef) -> Storage:
-        return Storage(path, ref.key, ref.dtype, ref.numel, ref.location, member=f"{prefix}data/{ref.key}")
+        return make_storage(path, ref.key, ref.dtype, ref.numel, ref.location, f"{prefix}data/{ref.key}")
 
     notices: list[Notice] = []
     fmt = CheckpointFormat.TORCH_ZIP

@@ -14,6 +14,8 @@ class Case:
     name: str
     failure: str | None = None  # the message of a failed case
     error: str | None = None  # the message of a case that could not run
+    skipped: str | None = None  # why a case did not run (neither passed nor failed)
+    output: str | None = None  # what a passing case found (system-out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +29,25 @@ def junit_document(title: str, suites: Iterable[Suite]) -> bytes:
     for suite in suites:
         failures = sum(c.failure is not None for c in suite.cases)
         errors = sum(c.error is not None for c in suite.cases)
+        skipped = sum(c.skipped is not None for c in suite.cases)
         node = ElementTree.SubElement(
-            root, "testsuite", name=suite.name, tests=str(len(suite.cases)), failures=str(failures), errors=str(errors)
+            root,
+            "testsuite",
+            name=_clean(suite.name),
+            tests=str(len(suite.cases)),
+            failures=str(failures),
+            errors=str(errors),
+            skipped=str(skipped),
         )
         for case in suite.cases:
-            element = ElementTree.SubElement(node, "testcase", classname=suite.name, name=case.name)
+            element = ElementTree.SubElement(node, "testcase", classname=_clean(suite.name), name=case.name)
             for tag, message in (("failure", case.failure), ("error", case.error)):
                 if message is not None:
                     ElementTree.SubElement(element, tag, message=_clean(message)).text = _clean(message)
+            if case.skipped is not None:
+                ElementTree.SubElement(element, "skipped", message=_clean(case.skipped))
+            if case.output is not None:
+                ElementTree.SubElement(element, "system-out").text = _clean(case.output)
     return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import ClassVar
 
 from rich.console import Group, RenderableType
@@ -207,8 +207,11 @@ class InspectScreen(Screen[None]):
 
 def _shared_keys(ckpt: Checkpoint) -> dict[str, list[str]]:
     """For each tensor whose storage backs others: the other keys."""
+    # storage keys used more than once, counted first: no object per tensor (100k-tensor files share almost none)
+    uses = Counter(info.storage.key for info in ckpt.tensors.values())
+    shared = {key for key, n in uses.items() if n > 1 and key}
     by_storage: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
-    for key, info in ckpt.tensors.items():
-        if info.storage.key:
+    for key, info in ckpt.tensors.items() if shared else ():
+        if info.storage.key in shared:
             by_storage[(info.storage.file, info.storage.key, info.storage.member)].append(key)
     return {k: [o for o in keys if o != k] for keys in by_storage.values() if len(keys) > 1 for k in keys}

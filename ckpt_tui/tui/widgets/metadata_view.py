@@ -28,6 +28,7 @@ class MetadataView(Tree[Node]):
     def __init__(self, root: Entry, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(Text("checkpoint"), ((), root), id=id)
         self.show_root = False
+        self._populated: set[int] = set()  # a node whose entries are all tensors stays childless: fill it once
 
     def on_mount(self) -> None:
         self._populate(self.root)
@@ -37,8 +38,9 @@ class MetadataView(Tree[Node]):
         self._populate(event.node)
 
     def _populate(self, node: TreeNode[Node]) -> None:
-        if node.data is None or node.children:
+        if node.data is None or node.children or node.id in self._populated:
             return
+        self._populated.add(node.id)
         path, entry = node.data
         for key, child in (*entry.attrs, *entry.children):
             child_path = (*path, key)
