@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ckpt_tui.commands import audit, check, convert, diff, inspect, open_app, prune, runs
+from ckpt_tui.commands import audit, check, convert, diff, inspect, open_app, prune, runs, serve
 
 REGISTRY = [
     open_app.register,
@@ -13,4 +13,5 @@ REGISTRY = [
     audit.register,
     runs.register,
     prune.register,
+    serve.register,
 ]

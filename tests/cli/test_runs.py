@@ -107,6 +107,7 @@ def test_open_routes_a_run_folder_to_the_run_view(
 
     opened: list[tuple[object, object]] = []
     monkeypatch.setattr(CkptApp, "run", lambda self: opened.append((self.ckpt, self.run_dir)))
+    monkeypatch.setattr("ckpt_tui.commands.open_app.is_terminal", lambda: True)  # off a terminal, open prints
     assert run(capsys, "open", str(plain.directory))[0] == 0
     assert opened[-1] == (None, str(plain.directory))
     one = tmp_path / "trainer-dir"

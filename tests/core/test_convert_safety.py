@@ -205,21 +205,28 @@ def test_without_verification_the_same_flip_goes_unnoticed(tmp_path: Path, monke
 
 
 RSS_SCRIPT = """
-import resource, sys
+import sys
+
+
+def peak_kb():  # VmHWM, not ru_maxrss: the latter keeps the peak of the pytest process this child was forked from
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+
+
 from ckpt_tui.converters.convert import ConvertOptions, convert
 from ckpt_tui.formats import read_checkpoint
 ckpt = read_checkpoint(sys.argv[1])
 convert(ckpt, ConvertOptions(sys.argv[2] + ".small.safetensors"))  # every import and first use paid for
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kb()
 convert(ckpt, ConvertOptions(sys.argv[2]))
 convert(ckpt, ConvertOptions(sys.argv[2] + ".bf16.safetensors", dtype="bf16"))
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+print((peak_kb() - before) // 1024)
 """
 
 
 def test_verified_convert_memory_does_not_grow_with_the_tensor(tmp_path: Path) -> None:
-    """A 128 MB tensor converted (copied, and cast) with verification: peak RSS grows by far less than the tensor."""
-    torch.save({"big": torch.ones(32 << 20)}, tmp_path / "in.pt")
+    """A 384 MB tensor converted (copied, and cast) with verification: peak RSS grows by a few chunks (the issue's
+    bound is 100 MB whatever the size), far less than the tensor."""
+    torch.save({"big": torch.ones(96 << 20)}, tmp_path / "in.pt")
     script = RSS_SCRIPT
     result = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "in.pt"), str(tmp_path / "out.safetensors")],
@@ -228,4 +235,4 @@ def test_verified_convert_memory_does_not_grow_with_the_tensor(tmp_path: Path) -
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert int(result.stdout.strip()) < 64, result.stdout
+    assert int(result.stdout.strip()) < 100, result.stdout

@@ -291,9 +291,8 @@ try:
     verdict = "ok"
 except CkptError as e:
     verdict = "error"
-# VmHWM starts again at exec; ru_maxrss keeps the forked parent's (pytest's) peak, which depends on test order
-with open("/proc/self/status") as status:
-    rss = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+# VmHWM, not ru_maxrss: the latter keeps the peak of the pytest process this child was forked from
+rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
 print(verdict, time.monotonic() - start, rss, "C" if ran else "Python")
 """
 
