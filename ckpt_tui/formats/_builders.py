@@ -19,6 +19,7 @@ from ckpt_tui.formats._records import (
     RawTensor,
     StorageRef,
     StorageType,
+    check_key_depth,
     qualname_of_stub,
     stub_class,
 )
@@ -54,6 +55,8 @@ def _storage(value: Any) -> StorageRef:
 
 def rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> RawTensor:
     requires_grad = bool(rest[0]) if rest else False
+    if len(rest) > 2 and rest[2]:  # torch.save passes tensor metadata only when a conj/neg bit is set
+        _no_lazy_bits(rest[2])
     ref = storage if type(storage) is StorageRef else _storage(storage)
     if type(offset) is not int:
         raise pickle.UnpicklingError("tensor storage offset must be an int")
@@ -65,9 +68,19 @@ def rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any
 _new_tuple = tuple.__new__
 
 
+def _no_lazy_bits(metadata: Any) -> None:
+    """torch applies `metadata` ({'conj': True} / {'neg': True}) on load: the values are no longer the bytes."""
+    if metadata and (not isinstance(metadata, dict) or any(metadata.values())):
+        raise pickle.UnpicklingError(
+            f"tensor saved with lazy bits {str(metadata)[:60]} (a conjugated or negated view): torch.load applies "
+            "them, ckpt-tui does not; resolve them (resolve_conj/resolve_neg) and save again"
+        )
+
+
 def rebuild_tensor_v3(
     storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any, hooks: Any, dtype: Any, *rest: Any
 ) -> RawTensor:
+    _no_lazy_bits(rest[0] if rest else None)
     if not isinstance(dtype, DType) or dtype.name not in ITEMSIZE:
         raise pickle.UnpicklingError(f"unknown tensor dtype {dtype!r}")
     ref = _storage(storage)
@@ -109,6 +122,45 @@ def rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any) -> Any
             return result._replace(parameter=True)
         return result._replace(subclass=subclass)
     return result
+
+
+def make_parameter(data: Any = None, requires_grad: Any = True) -> RawTensor:
+    """`torch.nn.parameter.Parameter(data, requires_grad)`, which torch's weights-only loader allows."""
+    if not isinstance(data, RawTensor):
+        raise pickle.UnpicklingError("a Parameter must be built from a tensor")
+    return data._replace(parameter=True, requires_grad=bool(requires_grad))
+
+
+def rebuild_device_tensor_from_cpu_tensor(data: Any, dtype: Any, device: Any, requires_grad: Any) -> RawTensor:
+    """torch calls `data.to(dtype, device)`: kept only where that is no conversion (a cast would change values)."""
+    if not isinstance(data, RawTensor) or not isinstance(dtype, DType) or dtype.name != data.dtype:
+        raise pickle.UnpicklingError("_rebuild_device_tensor_from_cpu_tensor with a dtype cast is not supported")
+    return data._replace(requires_grad=bool(requires_grad))
+
+
+def call_tensor_class(*args: Any, **kwargs: Any) -> Any:
+    """`torch.Tensor()` then BUILD with (storage, offset, size, stride), the pre-1.0 way, which torch's weights-only
+    loader still follows: not reproduced here, so refused rather than shown as something else."""
+    raise pickle.UnpicklingError("a tensor built by calling torch.Tensor and setting its state is not supported")
+
+
+class CounterDict(OpaqueDict):
+    """`collections.Counter`, allowed by torch's weights-only loader: built like Counter (an iterable is counted)."""
+
+    qualname = "collections.Counter"
+
+    def __init__(self, iterable: Any = None, /, **counts: Any) -> None:
+        super().__init__()
+        if isinstance(iterable, dict):
+            self.update(iterable)
+        elif isinstance(iterable, list | tuple | str | bytes):
+            for item in iterable:
+                check_key_depth(item)
+                self[item] = self.get(item, 0) + 1
+        elif iterable is not None:
+            raise pickle.UnpicklingError("Counter takes a mapping or a sequence")
+        for key, n in counts.items():
+            self[key] = self.get(key, 0) + n
 
 
 class TorchSize(tuple[int, ...]):
@@ -219,6 +271,8 @@ def make_frozenset(items: Any = ()) -> frozenset[Any]:
 def _iterable(items: Any) -> list[Any] | tuple[Any, ...]:
     if not isinstance(items, list | tuple):
         raise pickle.UnpicklingError("set must be built from a list")
+    for item in items:
+        check_key_depth(item)
     return items
 
 
@@ -231,6 +285,9 @@ def make_complex(real: Any = 0.0, imag: Any = 0.0) -> complex:
 def _builders() -> dict[tuple[str, str], Any]:
     table: dict[tuple[str, str], Any] = {
         ("collections", "OrderedDict"): OpaqueDict,
+        ("collections", "Counter"): CounterDict,
+        ("torch.nn.parameter", "Parameter"): make_parameter,
+        ("torch", "Tensor"): call_tensor_class,
         ("builtins", "set"): make_set,
         ("builtins", "frozenset"): make_frozenset,
         ("builtins", "complex"): make_complex,
@@ -253,6 +310,7 @@ def _builders() -> dict[tuple[str, str], Any]:
             (module, "_rebuild_sparse_tensor"): rebuild_sparse,
             (module, "_rebuild_meta_tensor_no_storage"): rebuild_meta_tensor,
             (module, "_rebuild_from_type_v2"): rebuild_from_type_v2,
+            (module, "_rebuild_device_tensor_from_cpu_tensor"): rebuild_device_tensor_from_cpu_tensor,
         }
     for module in NUMPY_MULTIARRAY:
         array = type("NumpyArray", (NumpyArray,), {"__slots__": (), "module": module})
@@ -287,3 +345,19 @@ def _builders() -> dict[tuple[str, str], Any]:
 
 
 BUILDERS = _builders()
+LAYOUTS = frozenset(name for (module, name), v in BUILDERS.items() if module == "torch" and isinstance(v, Layout))
+
+
+def torch_refuses(module: str, name: str) -> bool:
+    """A global read here like torch reads it, but outside `torch.load(weights_only=True)`'s allowlist (torch
+    2.13's `_get_allowed_globals`), so torch refuses the file. numpy's are left out: torch documents allowlisting
+    them."""
+    if module == "torch._tensor":
+        return name != "_rebuild_from_type_v2"
+    if module == "torch._utils":
+        return name == "_rebuild_from_type_v2"
+    if module == "torch.storage" or name == "UntypedStorage":
+        return (module, name) != ("torch.storage", "UntypedStorage")
+    if module == "torch.cuda":
+        return name.startswith("Q")
+    return (module, name) == ("builtins", "frozenset") or (module == "torch" and name in LAYOUTS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from ckpt_tui.formats._records import (
     RawTensor,
     StorageRef,
     StorageType,
+    check_key_depth,
     qualname_of_stub,
 )
 from ckpt_tui.model import (
@@ -147,6 +149,8 @@ class EntryBuilder:
 
     def build(self, obj: Any, path: tuple[Key, ...] = ()) -> Entry:
         if isinstance(obj, PRIMITIVES):
+            if type(obj) is int and obj.bit_length() > HUGE_INT_BITS:
+                return Entry(Kind.VALUE, "int", huge_int_text(obj))
             return Entry(Kind.VALUE, type(obj).__name__, obj)
         if type(obj) is RawTensor:  # a leaf, never part of a cycle: no memo needed (the common case, made fast)
             self.tensors = None
@@ -195,7 +199,7 @@ class EntryBuilder:
         if tensors is not None and path and path[0] == "":  # see __init__
             tensors = self.tensors = None
         for k, v in pairs:
-            key = k if type(k) is str else _key(k)
+            key = k if type(k) is str else self._key(k)
             if type(v) is RawTensor:  # the common case, inlined: a state dict's values
                 info = self._tensor(v, path, prefix + (key if type(key) is str else str(key)))
                 out.append((key, _tensor_entry(info)))
@@ -203,10 +207,21 @@ class EntryBuilder:
                     if self._in_attrs:  # a tensor in pickled attributes (which the walk does not visit)
                         tensors = self.tensors = None
                     else:
+                        if info.key in tensors and tensors[info.key] != info:
+                            raise colliding_keys(info.key, self._path)
                         tensors[info.key] = info
             else:
                 out.append((key, self.build(v, (*path, key))))
         return tuple(out)
+
+    def _key(self, key: Any) -> Key:
+        """A key that is not a string; a tuple nested past MAX_KEY_DEPTH is refused here too, as the pure-Python
+        unpickler refuses it (the C unpickler, on its deep stack, built it)."""
+        try:
+            check_key_depth(key)
+        except pickle.UnpicklingError as e:
+            raise InvalidCheckpointError(str(e), self._path) from None
+        return _key(key)
 
     def _value(self, obj: Any, path: tuple[Key, ...]) -> Entry:
         if isinstance(obj, DType):
@@ -352,20 +367,43 @@ def _quantization(params: tuple[Any, ...] | None) -> Quantization | None:
     return Quantization(scheme, scale, zero_point)
 
 
+HUGE_INT_BITS = 14_000  # ~4,200 digits: below Python's int -> str limit (4,300), and printing stays fast
+
+
+def huge_int_text(value: int) -> str:
+    """How an int too long to print is shown (str() refuses it, and quadratic printing would hang)."""
+    digits = int(value.bit_length() * 0.30103) + 1
+    return f"<int of ~{digits:,} digits: {hex(value)[:18]}…>"
+
+
 def _key(key: Any) -> Key:
+    if type(key) is int and key.bit_length() > HUGE_INT_BITS:
+        return huge_int_text(key)
     if isinstance(key, str | int | float | bool | type(None)):
         return key
     if isinstance(key, tuple) and all(isinstance(k, str | int | float | bool | type(None)) for k in key):
-        return key
+        return tuple(_key(k) for k in key)
     if isinstance(key, Opaque):
         return f"<{key.qualname}>"
     return f"<{type(key).__name__}>"
 
 
+def colliding_keys(key: str, path: str) -> InvalidCheckpointError:
+    """Two tensors whose dotted keys collide ({1: a, "1": b}, or {"a.b": a, "a": {"b": b}}): torch.load returns
+    both, and a flat view would silently show (and diff) only one of them."""
+    return InvalidCheckpointError(
+        f"two tensors read as '{key}' (keys such as 1 and '1', or 'a.b' and a → b); refusing rather than "
+        "showing one of them",
+        path,
+    )
+
+
 def _hashable_keys(pairs: list[tuple[Any, Any]]) -> bool:
     try:
+        for k, _ in pairs:
+            check_key_depth(k)
         return all(hash(k) is not None for k, _ in pairs)
-    except TypeError:
+    except (TypeError, pickle.UnpicklingError):
         return False
 
 

@@ -6,14 +6,25 @@ import io
 import pickle
 import struct
 from collections.abc import Callable
+from dataclasses import replace
 from typing import IO, Any, NoReturn
 
 from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError
-from ckpt_tui.formats._entries import EntryBuilder
+from ckpt_tui.formats._entries import EntryBuilder, colliding_keys
 from ckpt_tui.formats._records import StorageRef
 from ckpt_tui.formats._risk import notice_for_global
 from ckpt_tui.formats._unpickler import AllowList, PersistentLoad, SafeUnpickler, fast_load
-from ckpt_tui.model import Checkpoint, CheckpointFormat, Notice, NoticeCode, Severity, Storage
+from ckpt_tui.model import (
+    Checkpoint,
+    CheckpointFormat,
+    Kind,
+    Notice,
+    NoticeCode,
+    Severity,
+    Storage,
+    TensorInfo,
+    walk_dotted,
+)
 
 UNPICKLE_ERRORS = (
     pickle.UnpicklingError,
@@ -66,11 +77,34 @@ def build_checkpoint(
     builder = EntryBuilder(to_storage, path)
     root = builder.build(raw)
     found = [notice_for_global(name, n) for name, n in unpickler.unknown_globals.items()]
+    found += [
+        Notice(
+            NoticeCode.UNKNOWN_GLOBAL,
+            Severity.INFO,
+            f"{name}: read as torch reads it, but outside torch.load(weights_only=True)'s allowlist (torch refuses "
+            "this file unless it is allowlisted)",
+            name,
+        )
+        for name in unpickler.off_allowlist
+    ]
     found += [Notice(NoticeCode.REPRESENTATION, Severity.INFO, note) for note in sorted(builder.notes)]
     checkpoint = Checkpoint(path, fmt, root, size, tuple(notices + found))
-    if builder.tensors is not None:  # what the `tensors` cached property would compute, gathered while building
-        checkpoint.__dict__["tensors"] = builder.tensors
+    # the cached `tensors`: gathered while building (collisions checked there), else walked here, with the check
+    checkpoint.__dict__["tensors"] = builder.tensors if builder.tensors is not None else _tensors_by_key(checkpoint)
     return checkpoint
+
+
+def _tensors_by_key(ckpt: Checkpoint) -> dict[str, TensorInfo]:
+    """`Checkpoint.tensors`, refusing two tensors whose dotted keys collide (see `colliding_keys`)."""
+    out: dict[str, TensorInfo] = {}
+    for key, entry in walk_dotted(ckpt.root):
+        if entry.kind is Kind.TENSOR:
+            info: TensorInfo = entry.value  # type: ignore[assignment]
+            info = info if info.key == key else replace(info, key=key)
+            if key in out and out[key] != info:
+                raise colliding_keys(key, ckpt.path)
+            out[key] = info
+    return out
 
 
 def _one_line(error: BaseException) -> str:

@@ -23,12 +23,13 @@ import io
 import pickle
 import re
 import struct
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 from typing import IO, Any, cast
 
-from ckpt_tui.formats._builders import BUILDERS
-from ckpt_tui.formats._records import Opaque, StorageRef, StorageType, stub_class
+from ckpt_tui.formats._builders import BUILDERS, torch_refuses
+from ckpt_tui.formats._records import Opaque, StorageRef, StorageType, check_key_depth, stub_class
 
 # protocol 0-2 pickles name Python 2 modules; the stdlib maps them only in its own find_class, which we replace
 PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg", "_codecs": "_codecs"}
@@ -68,11 +69,14 @@ class AllowList:
 
     _stubs: dict[str, type[Opaque]]
     unknown_globals: dict[str, int]
+    off_allowlist: dict[str, int]  # read as torch reads them, but outside torch's weights-only allowlist
 
     def find_class(self, module: str, name: str) -> Any:
         module = PY2_MODULES.get(module, module)
         builder = BUILDERS.get((module, name))
         if builder is not None:
+            if torch_refuses(module, name):
+                self.off_allowlist[f"{module}.{name}"] = self.off_allowlist.get(f"{module}.{name}", 0) + 1
             return builder
         qualname = f"{module}.{name}"
         self.unknown_globals[qualname] = self.unknown_globals.get(qualname, 0) + 1
@@ -91,12 +95,15 @@ class SafeUnpickler(AllowList, pickle._Unpickler):
 
     read: Callable[[int], bytes]  # set by pickle._Unpickler.load
     append: Callable[[Any], None]
+    stack: list[Any]
 
     def __init__(self, file: IO[bytes], persistent_load: PersistentLoad) -> None:
-        super().__init__(file if isinstance(file, io.BytesIO) else CappedReader(file), encoding="latin1")
+        # protocol-2 strings (SHORT_BINSTRING) decode as UTF-8, as torch.load's do (encoding="utf-8")
+        super().__init__(file if isinstance(file, io.BytesIO) else CappedReader(file), encoding="utf-8")
         self._persistent_load = persistent_load
         self._stubs = {}
         self.unknown_globals = {}
+        self.off_allowlist = {}
 
     def persistent_load(self, pid: Any) -> Any:
         return self._persistent_load(pid)
@@ -110,7 +117,30 @@ class SafeUnpickler(AllowList, pickle._Unpickler):
             raise pickle.UnpicklingError("pickle data was truncated")
         self.append(bytearray(data))
 
+    # Where the pickle hashes what it built (dict keys, set items), deep tuples are refused first: CPython hashes a
+    # tuple by recursing in C without a depth check, so a key nested 1M deep kills the process (SIGSEGV). SETITEMS,
+    # DICT, ADDITEMS and FROZENSET get the same check below the class.
+    def load_setitem(self) -> None:
+        check_key_depth(self.stack[-2])
+        pickle._Unpickler.load_setitem(self)  # type: ignore[attr-defined]
+
     dispatch = {**pickle._Unpickler.dispatch, pickle.BYTEARRAY8[0]: cast(Any, load_bytearray8)}
+    dispatch[pickle.SETITEM[0]] = cast(Any, load_setitem)
+
+
+def _hashing(opcode: bytes, step: int) -> Any:
+    original: Any = pickle._Unpickler.dispatch[opcode[0]]
+
+    def load(self: SafeUnpickler) -> None:
+        for item in self.stack[::step]:  # the items above the mark: keys (every other one) or set items
+            check_key_depth(item)
+        original(self)
+
+    return load
+
+
+for _op, _step in ((pickle.SETITEMS, 2), (pickle.DICT, 2), (pickle.ADDITEMS, 1), (pickle.FROZENSET, 1)):
+    SafeUnpickler.dispatch[_op[0]] = _hashing(_op, _step)
 
 
 # -- the fast path: CPython's C unpickler, behind a scan that vouches for the pickle ------------------------------
@@ -125,10 +155,11 @@ class FastUnpickler(AllowList, pickle.Unpickler):
     """The C unpickler with the same allow-list; run only on pickles `vouch` accepts."""
 
     def __init__(self, file: IO[bytes], persistent_load: PersistentLoad) -> None:
-        super().__init__(file, encoding="latin1")
+        super().__init__(file, encoding="utf-8")  # as torch.load decodes protocol-2 strings
         self.persistent_load = persistent_load  # type: ignore[method-assign] # called directly: no extra frame
         self._stubs = {}
         self.unknown_globals = {}
+        self.off_allowlist = {}
 
 
 def fast_load(data: bytes, persistent_load: PersistentLoad) -> tuple[Any, AllowList] | None:
@@ -138,11 +169,41 @@ def fast_load(data: bytes, persistent_load: PersistentLoad) -> tuple[Any, AllowL
         return None
     unpickler = FastUnpickler(io.BufferedReader(io.BytesIO(data), 1 << 20), persistent_load)
     try:
-        result = unpickler.load()
+        result = on_deep_stack(unpickler.load, len(data))
         unpickler.memo.clear()  # the memo holds every intermediate object (argument tuples, ids): free them now
         return result, unpickler
     except Exception:  # noqa: BLE001 - any error: the pure-Python unpickler reads it again and owns the outcome
         return None
+
+
+STACK_PER_BYTE = 256  # bytes of C stack one level of tuple hashing takes, with room (measured: 1M levels in 256 MB)
+
+
+def on_deep_stack(load: Callable[[], Any], size: int) -> Any:
+    """`load()` in a thread whose stack takes the deepest C recursion a pickle of `size` bytes can cause.
+
+    The C unpickler hashes dict keys and set items as it builds them, and CPython hashes a tuple by recursing in C
+    without a depth check: a key nested once per pickle byte overflowed the main thread's 8 MB stack (SIGSEGV).
+    The pure-Python unpickler refuses such keys (`check_key_depth`); here the stack is sized instead: reserved, not
+    committed, so only a deep key touches it. A thread that cannot start raises, and the caller falls back."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = load()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            box["error"] = e
+
+    old = threading.stack_size((64 << 20) + STACK_PER_BYTE * size)
+    try:
+        thread = threading.Thread(target=run, name="unpickle", daemon=True)
+        thread.start()
+    finally:
+        threading.stack_size(old)
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def vouch(data: bytes) -> int | None:
