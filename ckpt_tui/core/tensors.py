@@ -6,7 +6,7 @@ import mmap
 from typing import TYPE_CHECKING
 
 from ckpt_tui.core.unsafe import live_tensor
-from ckpt_tui.dtypes import NUMPY_TYPESTR
+from ckpt_tui.dtypes import NUMPY_TYPESTR, itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
 from ckpt_tui.formats import byte_range, has_byte_range
 from ckpt_tui.model import StorageSource, TensorInfo
@@ -28,6 +28,22 @@ RAW_BITS = {
     "quint4x2": "|u1",
     "quint2x4": "|u1",
 }
+
+
+EXPANSION_LIMIT = 1 << 30  # bytes a view may claim beyond what its storage holds before reading it is refused
+
+
+def check_expansion(info: TensorInfo) -> None:
+    """A view that repeats its storage (stride 0) may claim terabytes from a few bytes: fine to show, refused
+    before statistics, diff, conversion or loading walk or allocate what it claims."""
+    claimed = info.numel * itemsize(info.dtype)
+    held = max(info.extent, 1) * itemsize(info.dtype)
+    if claimed > held + EXPANSION_LIMIT:
+        raise InvalidCheckpointError(
+            f"tensor '{info.key}' repeats {held:,} bytes of its storage to claim {claimed:,} (zero strides); "
+            "reading it would expand that, so it is refused",
+            info.storage.file,
+        )
 
 
 def map_storage(info: TensorInfo) -> memoryview:
@@ -58,6 +74,7 @@ def read_array(info: TensorInfo) -> np.ndarray:
         raise UnsupportedFormatError(f"tensor '{info.key}' has dtype {info.dtype}, which has no array view")
     if info.storage.device == "meta":
         raise UnsupportedFormatError(f"tensor '{info.key}' was saved on the meta device: it has no data")
+    check_expansion(info)
     if not has_byte_range(info.storage):  # materialised by torch (--unsafe, DCP): one tensor at a time
         import torch
 
@@ -97,6 +114,7 @@ def load_tensor(info: TensorInfo, device: str = "cpu") -> torch.Tensor:
         raise UnsupportedFormatError(f"tensor '{info.key}' has dtype {info.dtype}, which this torch does not know")
     if target.type == "meta" or info.storage.device == "meta":  # saved without data: it stays without data
         return torch.empty_strided(info.shape, info.stride, dtype=dtype, device="meta")
+    check_expansion(info)
     if not has_byte_range(info.storage):
         return materialise(info).to(target)
     raw = map_storage(info)

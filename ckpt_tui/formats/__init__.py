@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ckpt_tui.errors import UnreadableError, UnsupportedFormatError
+from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
 from ckpt_tui.model import Checkpoint, Storage, StorageSource
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -17,6 +18,31 @@ TAR_MAGIC_OFFSET = 257
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint's structure: no tensor bytes are read and nothing the file names is run."""
     path = os.fspath(path)
+    with _nested(path):
+        return _read_path(path)
+
+
+_NESTING = threading.local()
+MAX_NESTING = 3  # a training directory -> its shard index -> a shard
+
+
+@contextmanager
+def _nested(path: str) -> Iterator[None]:
+    """Checkpoints that contain checkpoints (directories, shard sets) stop at MAX_NESTING: a set that lists
+    itself, or a symlink loop, is an error, not a recursion."""
+    depth = getattr(_NESTING, "depth", 0)
+    if depth >= MAX_NESTING:
+        raise InvalidCheckpointError(
+            f"checkpoints nested more than {MAX_NESTING} deep (a shard set or directory that includes itself?)", path
+        )
+    _NESTING.depth = depth + 1
+    try:
+        yield
+    finally:
+        _NESTING.depth = depth
+
+
+def _read_path(path: str) -> Checkpoint:
     head = b""
     try:
         if os.path.isdir(path):
@@ -84,15 +110,34 @@ def _dispatch(path: str, f: object, head: bytes, size: int) -> Checkpoint:
         return sharded.read_index(path)
     if head.startswith(ZIP_MAGIC):
         return torch_zip.read(path, f, size)  # type: ignore[arg-type]
+    if path.endswith(".safetensors") and safetensors.sniff(head, size):  # torch.load reads these by name
+        return safetensors.read(path, f, size)  # type: ignore[arg-type]
+    if head[TAR_MAGIC_OFFSET : TAR_MAGIC_OFFSET + 5] == b"ustar" or _is_tar(f):
+        raise UnsupportedFormatError(
+            "is a tar archive (torch.load reads it as a PyTorch 0.1 checkpoint, whatever else it looks like): "
+            "not read safely; try --unsafe if you trust it",
+            path,
+        )
     if safetensors.sniff(head, size):
         return safetensors.read(path, f, size)  # type: ignore[arg-type]
-    if head[TAR_MAGIC_OFFSET : TAR_MAGIC_OFFSET + 5] == b"ustar":
-        raise UnsupportedFormatError(
-            "is a tar archive: PyTorch 0.1 checkpoints are not read safely; try --unsafe if you trust it", path
-        )
     if head[:1] == b"\x80" or head[:1] in (b"(", b"}", b"]"):
         return torch_legacy.read(path, f, size)  # type: ignore[arg-type]
     raise UnreadableError("not a PyTorch checkpoint: unrecognised format (not zip, pickle or safetensors)", path)
+
+
+def _is_tar(f: object) -> bool:
+    """What torch.load tries first on any file that is not a zip: `tarfile.open(mode="r:")`. A file that also
+    parses as a pickle is a polyglot, and torch reads the tar side of it."""
+    import tarfile
+
+    f.seek(0)  # type: ignore[attr-defined]
+    try:
+        with tarfile.open(fileobj=f, mode="r:"):  # type: ignore[call-overload]
+            return True
+    except (tarfile.TarError, EOFError, OSError, ValueError):
+        return False
+    finally:
+        f.seek(0)  # type: ignore[attr-defined]
 
 
 def _check_file(path: str) -> int:

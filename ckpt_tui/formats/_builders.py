@@ -19,6 +19,7 @@ from ckpt_tui.formats._records import (
     RawTensor,
     StorageRef,
     StorageType,
+    check_key_depth,
     qualname_of_stub,
     stub_class,
 )
@@ -98,6 +99,39 @@ def rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any) -> Any
             return result._replace(parameter=True)
         return result._replace(subclass=subclass)
     return result
+
+
+def make_parameter(data: Any = None, requires_grad: Any = True) -> RawTensor:
+    """`torch.nn.parameter.Parameter(data, requires_grad)`, which torch's weights-only loader allows."""
+    if not isinstance(data, RawTensor):
+        raise pickle.UnpicklingError("a Parameter must be built from a tensor")
+    return data._replace(parameter=True, requires_grad=bool(requires_grad))
+
+
+def rebuild_device_tensor_from_cpu_tensor(data: Any, dtype: Any, device: Any, requires_grad: Any) -> RawTensor:
+    """torch calls `data.to(dtype, device)`: kept only where that is no conversion (a cast would change values)."""
+    if not isinstance(data, RawTensor) or not isinstance(dtype, DType) or dtype.name != data.dtype:
+        raise pickle.UnpicklingError("_rebuild_device_tensor_from_cpu_tensor with a dtype cast is not supported")
+    return data._replace(requires_grad=bool(requires_grad))
+
+
+class CounterDict(OpaqueDict):
+    """`collections.Counter`, allowed by torch's weights-only loader: built like Counter (an iterable is counted)."""
+
+    qualname = "collections.Counter"
+
+    def __init__(self, iterable: Any = None, /, **counts: Any) -> None:
+        super().__init__()
+        if isinstance(iterable, dict):
+            self.update(iterable)
+        elif isinstance(iterable, list | tuple | str | bytes):
+            for item in iterable:
+                check_key_depth(item)
+                self[item] = self.get(item, 0) + 1
+        elif iterable is not None:
+            raise pickle.UnpicklingError("Counter takes a mapping or a sequence")
+        for key, n in counts.items():
+            self[key] = self.get(key, 0) + n
 
 
 class TorchSize(tuple[int, ...]):
@@ -198,6 +232,8 @@ def make_frozenset(items: Any = ()) -> frozenset[Any]:
 def _iterable(items: Any) -> list[Any] | tuple[Any, ...]:
     if not isinstance(items, list | tuple):
         raise pickle.UnpicklingError("set must be built from a list")
+    for item in items:
+        check_key_depth(item)
     return items
 
 
@@ -210,6 +246,8 @@ def make_complex(real: Any = 0.0, imag: Any = 0.0) -> complex:
 def _builders() -> dict[tuple[str, str], Any]:
     table: dict[tuple[str, str], Any] = {
         ("collections", "OrderedDict"): OpaqueDict,
+        ("collections", "Counter"): CounterDict,
+        ("torch.nn.parameter", "Parameter"): make_parameter,
         ("builtins", "set"): make_set,
         ("builtins", "frozenset"): make_frozenset,
         ("builtins", "complex"): make_complex,
@@ -232,6 +270,7 @@ def _builders() -> dict[tuple[str, str], Any]:
             (module, "_rebuild_sparse_tensor"): rebuild_sparse,
             (module, "_rebuild_meta_tensor_no_storage"): rebuild_meta_tensor,
             (module, "_rebuild_from_type_v2"): rebuild_from_type_v2,
+            (module, "_rebuild_device_tensor_from_cpu_tensor"): rebuild_device_tensor_from_cpu_tensor,
         }
     for module in NUMPY_MULTIARRAY:
         table |= {(module, "_reconstruct"): NumpyArray, (module, "scalar"): numpy_scalar}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from ckpt_tui.formats._records import (
     RawTensor,
     StorageRef,
     StorageType,
+    check_key_depth,
     qualname_of_stub,
 )
 from ckpt_tui.model import (
@@ -66,6 +68,8 @@ class EntryBuilder:
 
     def build(self, obj: Any, path: tuple[Key, ...] = ()) -> Entry:
         if isinstance(obj, PRIMITIVES):
+            if type(obj) is int and obj.bit_length() > HUGE_INT_BITS:
+                return Entry(Kind.VALUE, "int", huge_int_text(obj))
             return Entry(Kind.VALUE, type(obj).__name__, obj)
         if type(obj) is RawTensor:  # a leaf, never part of a cycle: no memo needed (the common case, made fast)
             return Entry(Kind.TENSOR, "torch.Tensor", self._tensor(obj, path))
@@ -233,11 +237,22 @@ def _quantization(params: tuple[Any, ...] | None) -> Quantization | None:
     return Quantization(scheme, scale, zero_point)
 
 
+HUGE_INT_BITS = 14_000  # ~4,200 digits: below Python's int -> str limit (4,300), and printing stays fast
+
+
+def huge_int_text(value: int) -> str:
+    """How an int too long to print is shown (str() refuses it, and quadratic printing would hang)."""
+    digits = int(value.bit_length() * 0.30103) + 1
+    return f"<int of ~{digits:,} digits: {hex(value)[:18]}…>"
+
+
 def _key(key: Any) -> Key:
+    if type(key) is int and key.bit_length() > HUGE_INT_BITS:
+        return huge_int_text(key)
     if isinstance(key, str | int | float | bool | type(None)):
         return key
     if isinstance(key, tuple) and all(isinstance(k, str | int | float | bool | type(None)) for k in key):
-        return key
+        return tuple(_key(k) for k in key)
     if isinstance(key, Opaque):
         return f"<{key.qualname}>"
     return f"<{type(key).__name__}>"
@@ -245,8 +260,10 @@ def _key(key: Any) -> Key:
 
 def _hashable_keys(pairs: list[tuple[Any, Any]]) -> bool:
     try:
+        for k, _ in pairs:
+            check_key_depth(k)
         return all(hash(k) is not None for k, _ in pairs)
-    except TypeError:
+    except (TypeError, pickle.UnpicklingError):
         return False
 
 

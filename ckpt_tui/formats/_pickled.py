@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import struct
 from collections.abc import Callable
+from dataclasses import replace
 from typing import IO, Any, NoReturn
 
 from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError
@@ -12,7 +13,17 @@ from ckpt_tui.formats._entries import EntryBuilder
 from ckpt_tui.formats._records import StorageRef
 from ckpt_tui.formats._risk import notice_for_global
 from ckpt_tui.formats._unpickler import PersistentLoad, SafeUnpickler
-from ckpt_tui.model import Checkpoint, CheckpointFormat, Notice, NoticeCode, Severity, Storage
+from ckpt_tui.model import (
+    Checkpoint,
+    CheckpointFormat,
+    Kind,
+    Notice,
+    NoticeCode,
+    Severity,
+    Storage,
+    TensorInfo,
+    walk_dotted,
+)
 
 UNPICKLE_ERRORS = (
     pickle.UnpicklingError,
@@ -61,7 +72,27 @@ def build_checkpoint(
     root = builder.build(raw)
     found = [notice_for_global(name, n) for name, n in unpickler.unknown_globals.items()]
     found += [Notice(NoticeCode.REPRESENTATION, Severity.INFO, note) for note in sorted(builder.notes)]
-    return Checkpoint(path, fmt, root, size, tuple(notices + found))
+    ckpt = Checkpoint(path, fmt, root, size, tuple(notices + found))
+    ckpt.__dict__["tensors"] = _tensors_by_key(ckpt)  # the cached `tensors`, computed once, here, with a check
+    return ckpt
+
+
+def _tensors_by_key(ckpt: Checkpoint) -> dict[str, TensorInfo]:
+    """`Checkpoint.tensors`, refusing two tensors whose dotted keys collide ({1: a, "1": b}, or {"a.b": a,
+    "a": {"b": b}}): torch.load returns both, and a flat view would silently show (and diff) only one."""
+    out: dict[str, TensorInfo] = {}
+    for key, entry in walk_dotted(ckpt.root):
+        if entry.kind is Kind.TENSOR:
+            info: TensorInfo = entry.value  # type: ignore[assignment]
+            info = info if info.key == key else replace(info, key=key)
+            if key in out and out[key] != info:
+                raise InvalidCheckpointError(
+                    f"two tensors read as '{key}' (keys such as 1 and '1', or 'a.b' and a → b); "
+                    "refusing rather than showing one of them",
+                    ckpt.path,
+                )
+            out[key] = info
+    return out
 
 
 def _one_line(error: BaseException) -> str:

@@ -17,7 +17,7 @@ class StorageRef(NamedTuple):
     dtype: str
     numel: int
     location: str
-    view: tuple[int, int] | None = None  # legacy storage views: (element offset, element count)
+    view: tuple[int, int] | None = None  # legacy storage views: (byte offset into the root, element count)
 
 
 class DType(NamedTuple):
@@ -108,11 +108,42 @@ class OpaqueCall(Opaque):
     module, name, qualname = "", "<call>", "<call>"
 
 
+MAX_KEY_DEPTH = 100
+
+
+def check_key_depth(obj: Any) -> None:
+    """Refuse a tuple or frozenset nested deeper than MAX_KEY_DEPTH before anything hashes it: CPython hashes a
+    tuple by recursing in C without a depth check, so a dict key nested 1M deep kills the process (SIGSEGV).
+    Heights are memoised by identity (a memo-shared DAG is walked once, and its longest path is what counts)."""
+    if not isinstance(obj, tuple | frozenset):
+        return
+    height: dict[int, int] = {}
+    stack: list[tuple[Any, bool, int]] = [(obj, False, 1)]
+    while stack:
+        item, done, depth = stack.pop()
+        if id(item) in height:
+            continue
+        inner = [x for x in item if isinstance(x, tuple | frozenset)]
+        if done:
+            height[id(item)] = 1 + max((height[id(x)] for x in inner), default=0)
+        else:
+            stack.append((item, True, depth))
+            stack.extend((x, False, depth + 1) for x in inner if id(x) not in height)
+        if depth > MAX_KEY_DEPTH or height.get(id(item), 0) > MAX_KEY_DEPTH:
+            raise pickle.UnpicklingError(f"a dict key or set item nested deeper than {MAX_KEY_DEPTH} levels")
+
+
 class OpaqueDict(dict[Any, Any]):
     """A mapping with pickled attributes: an OrderedDict's `_metadata`, or a dict subclass we do not import."""
 
     qualname = "collections.OrderedDict"
     attrs: dict[Any, Any] = {}  # noqa: RUF012 - replaced, never mutated, by __setstate__
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        for arg in args:  # OrderedDict([(key, value), ...]) hashes its keys
+            for pair in arg.items() if isinstance(arg, dict) else arg if isinstance(arg, list | tuple) else ():
+                check_key_depth(pair[0] if isinstance(pair, tuple) and pair else pair)
+        super().__init__(*args, **kwargs)
 
     def __setstate__(self, state: Any) -> None:
         if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import IO, Any, cast
 
 from ckpt_tui.formats._builders import BUILDERS
-from ckpt_tui.formats._records import Opaque, StorageRef, StorageType, stub_class
+from ckpt_tui.formats._records import Opaque, StorageRef, StorageType, check_key_depth, stub_class
 
 # protocol 0-2 pickles name Python 2 modules; the stdlib maps them only in its own find_class, which we replace
 PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg", "_codecs": "_codecs"}
@@ -64,9 +64,11 @@ class SafeUnpickler(pickle._Unpickler):
 
     read: Callable[[int], bytes]  # set by pickle._Unpickler.load
     append: Callable[[Any], None]
+    stack: list[Any]
 
     def __init__(self, file: IO[bytes], persistent_load: PersistentLoad) -> None:
-        super().__init__(file if isinstance(file, io.BytesIO) else CappedReader(file), encoding="latin1")
+        # protocol-2 strings (SHORT_BINSTRING) decode as UTF-8, as torch.load's do (encoding="utf-8")
+        super().__init__(file if isinstance(file, io.BytesIO) else CappedReader(file), encoding="utf-8")
         self._persistent_load = persistent_load
         self._stubs: dict[str, type[Opaque]] = {}
         self.unknown_globals: dict[str, int] = {}
@@ -94,7 +96,30 @@ class SafeUnpickler(pickle._Unpickler):
             raise pickle.UnpicklingError("pickle data was truncated")
         self.append(bytearray(data))
 
+    # Where the pickle hashes what it built (dict keys, set items), deep tuples are refused first: CPython hashes a
+    # tuple by recursing in C without a depth check, so a key nested 1M deep kills the process (SIGSEGV). SETITEMS,
+    # DICT, ADDITEMS and FROZENSET get the same check below the class.
+    def load_setitem(self) -> None:
+        check_key_depth(self.stack[-2])
+        pickle._Unpickler.load_setitem(self)  # type: ignore[attr-defined]
+
     dispatch = {**pickle._Unpickler.dispatch, pickle.BYTEARRAY8[0]: cast(Any, load_bytearray8)}
+    dispatch[pickle.SETITEM[0]] = cast(Any, load_setitem)
+
+
+def _hashing(opcode: bytes, step: int) -> Any:
+    original: Any = pickle._Unpickler.dispatch[opcode[0]]
+
+    def load(self: SafeUnpickler) -> None:
+        for item in self.stack[::step]:  # the items above the mark: keys (every other one) or set items
+            check_key_depth(item)
+        original(self)
+
+    return load
+
+
+for _op, _step in ((pickle.SETITEMS, 2), (pickle.DICT, 2), (pickle.ADDITEMS, 1), (pickle.FROZENSET, 1)):
+    SafeUnpickler.dispatch[_op[0]] = _hashing(_op, _step)
 
 
 def storage_from_pid(pid: Any) -> StorageRef:

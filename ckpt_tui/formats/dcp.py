@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from ckpt_tui.dtypes import ITEMSIZE
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError
 from ckpt_tui.formats._entries import EntryBuilder
 from ckpt_tui.formats._pickled import no_storages, unpickle
@@ -46,6 +47,7 @@ class Chunk:
     file: str
     offset: int
     length: int
+    transformed: bool = False  # compressed or otherwise transformed on save: its length is not its raw size
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +92,15 @@ def _layout(directory: str, raw: Any, unknown: dict[str, int]) -> DcpLayout:
         path = str(si["relative_path"])
         if os.path.isabs(path) or ".." in path.split("/"):
             raise InvalidCheckpointError(f"data file {path!r} lies outside the checkpoint directory", directory)
-        where[(str(idx["fqn"]), offsets)] = Chunk(offsets or (), (), path, int(si["offset"]), int(si["length"]))
+        transformed = bool(si.get("transform_descriptors"))
+        chunk = Chunk(offsets or (), (), path, int(si["offset"]), int(si["length"]), transformed)
+        _check_in_file(directory, chunk)
+        where[(str(idx["fqn"]), offsets)] = chunk
     tensors, values = {}, {}
+    shared: set[int] = set()
     for fqn, item in (fields.get("state_dict_metadata") or {}).items():
         if isinstance(item, Opaque) and item.name == "TensorStorageMetadata":
-            tensors[fqn] = _tensor(fqn, _state(item), where)
+            tensors[fqn] = _tensor(fqn, _state(item), where, shared)
         elif (fqn, None) in where:
             values[fqn] = where[(fqn, None)]
     planner = fields.get("planner_data") or {}
@@ -102,7 +108,40 @@ def _layout(directory: str, raw: Any, unknown: dict[str, int]) -> DcpLayout:
     return DcpLayout(tensors, values, paths, unknown)
 
 
-def _tensor(fqn: str, state: dict[str, Any], where: dict[tuple[str, Any], Chunk]) -> DcpTensor:
+def _check_in_file(directory: str, chunk: Chunk) -> None:
+    size = _file_size(os.path.join(directory, chunk.file))
+    if chunk.offset < 0 or chunk.length < 0 or (size is not None and chunk.offset + chunk.length > size):
+        raise InvalidCheckpointError(
+            f"a chunk at {chunk.offset}+{chunk.length} runs past the end of {chunk.file!r} ({size} bytes)", directory
+        )
+
+
+@lru_cache(maxsize=256)
+def _file_size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None  # a missing data file is found when its tensor is read
+
+
+def _check_chunks(fqn: str, dtype: str, size: tuple[int, ...], chunks: list[Chunk]) -> None:
+    """Chunks lie inside the tensor and add up to it, and each data range holds at least its raw bytes: a
+    metadata file cannot claim terabytes that its data files do not hold."""
+    total = 0
+    for c in chunks:
+        if len(c.sizes) != len(size) or any(
+            o < 0 or n < 0 or o + n > d for o, n, d in zip(c.offsets, c.sizes, size, strict=True)
+        ):
+            raise ValueError(f"{fqn}: chunk at {c.offsets} of size {c.sizes} lies outside the tensor {size}")
+        numel = _numel(c.sizes)
+        if not c.transformed and c.length < numel * ITEMSIZE.get(dtype, 1):
+            raise ValueError(f"{fqn}: chunk at {c.offsets} holds {c.length} bytes for {numel} elements")
+        total += numel
+    if total != _numel(size):
+        raise ValueError(f"{fqn}: its chunks hold {total} elements but the tensor has {_numel(size)}")
+
+
+def _tensor(fqn: str, state: dict[str, Any], where: dict[tuple[str, Any], Chunk], shared: set[int]) -> DcpTensor:
     props = _state(state["properties"])
     dtype = props.get("dtype") if isinstance(props, dict) else None
     if dtype is None and isinstance(state["properties"].state, tuple):
@@ -110,14 +149,20 @@ def _tensor(fqn: str, state: dict[str, Any], where: dict[tuple[str, Any], Chunk]
     if not isinstance(dtype, DType):
         raise ValueError(f"{fqn}: no dtype")
     chunks = []
-    for chunk in state.get("chunks") or []:
+    listed = state.get("chunks") or []
+    if id(listed) in shared:  # torch never shares one chunk list between tensors; through the memo it multiplies
+        raise ValueError(f"{fqn}: its chunk list is shared with another tensor (memo-shared metadata)")
+    shared.add(id(listed))
+    for chunk in listed:
         c = _state(chunk)
         offsets, sizes = tuple(c["offsets"]), tuple(c["sizes"])
         located = where.get((fqn, offsets))
         if located is None:
             raise ValueError(f"{fqn}: chunk at {offsets} has no data file")
-        chunks.append(Chunk(offsets, sizes, located.file, located.offset, located.length))
-    return DcpTensor(fqn, dtype.name, tuple(state["size"]), tuple(chunks))
+        chunks.append(Chunk(offsets, sizes, located.file, located.offset, located.length, located.transformed))
+    size = tuple(int(d) for d in state["size"])
+    _check_chunks(fqn, dtype.name, size, chunks)
+    return DcpTensor(fqn, dtype.name, size, tuple(chunks))
 
 
 def _state(obj: Any) -> dict[str, Any]:

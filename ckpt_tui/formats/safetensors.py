@@ -26,7 +26,7 @@ from ckpt_tui.model import (
     contiguous_strides,
 )
 
-MAX_HEADER = 100 * 1024 * 1024  # the reference implementation's limit
+MAX_HEADER = 100_000_000  # the reference implementation's limit (safetensors' MAX_HEADER_SIZE)
 
 
 def sniff(head: bytes, size: int) -> bool:
@@ -108,7 +108,7 @@ def _tensor(path: str, name: str, spec: Any, base: int) -> TensorInfo:
 
 
 def _check_layout(path: str, tensors: list[TensorInfo], base: int, buffer_size: int) -> None:
-    """Offsets must tile the data buffer exactly: no overlaps, no holes, nothing past the end."""
+    """Offsets must tile the data buffer exactly: no overlaps, no holes, nothing past the end, nothing after it."""
     cursor = 0
     for t in sorted(tensors, key=lambda t: (t.storage.offset, t.nbytes)):
         begin = t.storage.offset - base
@@ -119,6 +119,10 @@ def _check_layout(path: str, tensors: list[TensorInfo], base: int, buffer_size: 
     if cursor > buffer_size:
         raise InvalidCheckpointError(
             f"tensor data runs past the end of the file ({cursor} > {buffer_size} bytes)", path
+        )
+    if cursor < buffer_size:  # the reference refuses these too (MetadataIncompleteBuffer): room for a polyglot
+        raise InvalidCheckpointError(
+            f"{buffer_size - cursor} bytes after the last tensor belong to no tensor; safetensors refuses that", path
         )
 
 

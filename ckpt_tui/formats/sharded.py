@@ -82,6 +82,9 @@ def read_index(path: str) -> Checkpoint:
         shard_path = os.path.join(directory, name)
         if os.path.dirname(os.path.abspath(shard_path)) != directory:
             raise InvalidCheckpointError(f"shard {name!r} lies outside the index's directory", path)
+        if name.endswith(".json") or os.path.isdir(shard_path):
+            notices.append(_problem(f"shard {name} is not a weights file (an index or a directory); not read"))
+            continue
         try:
             shards[name] = read_checkpoint(shard_path)
         except CkptError as e:

@@ -14,7 +14,6 @@ import torch
 
 from ckpt_tui.cli import main
 from ckpt_tui.core.summary import summarize
-from ckpt_tui.core.tensors import load_tensor
 from ckpt_tui.errors import CkptError
 from ckpt_tui.formats import read_checkpoint
 from ckpt_tui.model import Kind
@@ -187,7 +186,7 @@ def test_zip_with_two_data_pkl_is_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w") as z, pytest.warns(UserWarning, match="Duplicate name"):
         z.writestr("archive/data.pkl", pickle_of(b"}"))
         z.writestr("archive/data.pkl", pickle_of(in_dict(payloads(marker)["os.system"])))
-    with pytest.raises(CkptError, match="names 'archive/data.pkl' 2 times"):
+    with pytest.raises(CkptError, match="names 'archive/data.pkl' twice"):
         read_checkpoint(path)
     assert_safe(path, marker)
 
@@ -209,9 +208,8 @@ def test_traversal_member_names_and_lying_sizes(tmp_path: Path) -> None:
     path = write_torch_zip(
         tmp_path / "t.pt", pickle_of(b"}(" + s("w") + tensor + b"u"), {"../../../etc/passwd": b"\0" * 16}
     )
-    ckpt = read_checkpoint(path)
-    with pytest.raises(CkptError, match="storage declares|missing"):
-        load_tensor(ckpt.tensors["w"])
+    with pytest.raises(CkptError, match="tensor 'w': its storage 'data/../../../etc/passwd' holds 16 bytes"):
+        read_checkpoint(path)  # checked on open, from the zip's directory
     assert_safe(path, marker)
 
 
