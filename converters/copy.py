@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ckpt_tui.core.decode import decode_chunk
 from ckpt_tui.core.tensors import drop_pages, read_array
-from ckpt_tui.formats import byte_range, has_byte_range
+from ckpt_tui.formats import byte_range, has_byte_range, is_url
 from ckpt_tui.model import TensorInfo
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def source_range(info: TensorInfo) -> tuple[int, int]:
 
 def copy_tensor(info: TensorInfo, out_fd: int, cast: str | None = None) -> int:
     """Append one tensor's bytes (C order, optionally cast) to `out_fd`; returns bytes written."""
-    if cast is None and info.is_contiguous and has_byte_range(info.storage):
+    if cast is None and info.is_contiguous and has_byte_range(info.storage) and not is_url(info.storage.file):
         start, length = source_range(info)
         with open(info.storage.file, "rb") as src:
             copy_range(src.fileno(), out_fd, start, length)

@@ -23,7 +23,7 @@ from typing import IO, Any
 from ckpt_tui.errors import UnreadableError, UsageError
 
 REMOTE_SCHEMES = ("s3", "s3a", "gs", "gcs", "hf", "http", "https", "az", "abfs", "abfss", "memory")
-BUFFER = 256 << 10  # one request reads at least this much: a zip's tail or a pickle's start in one round trip
+BUFFER = 64 << 10  # one request reads at least this much: a header, a zip end record, in one round trip
 EXTRA = "pip install 'ckpt-tui[remote]'"
 
 
@@ -139,6 +139,14 @@ def getsize(path: str) -> int:
         return os.path.getsize(path)
     fs, inner = _split(path)
     return int(_remote(fs.size, path, inner))
+
+
+def version(path: str) -> tuple[int, int]:
+    """(size, modification stamp): what caches of a file's directory are keyed by."""
+    if not is_url(path):
+        st = os.stat(path)
+        return st.st_size, st.st_mtime_ns
+    return getsize(path), 0
 
 
 def isdir(path: str) -> bool:

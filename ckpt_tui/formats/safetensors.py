@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from typing import IO, Any
 
 from ckpt_tui.dtypes import SAFETENSORS_DTYPES, itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError
+from ckpt_tui.formats import _source
 from ckpt_tui.model import (
     Checkpoint,
     CheckpointFormat,
@@ -56,8 +56,8 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
 
 def read_header(path: str) -> dict[str, Any]:
     """The raw JSON header (with `__metadata__`), validated."""
-    with open(path, "rb") as f:
-        return _header(path, f, os.fstat(f.fileno()).st_size)
+    with _source.open_binary(path) as f:
+        return _header(path, f, _source.getsize(path))
 
 
 def _header(path: str, f: IO[bytes], size: int) -> dict[str, Any]:
