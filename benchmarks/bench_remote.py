@@ -50,7 +50,7 @@ def main() -> None:
             path = Path(tmp) / "training.pt"
             make_training_checkpoint(path, args.gb)
             # uploaded by a child: a child forked from a process that held the file would inherit its peak RSS
-            upload = "import s3fs; fs = s3fs.S3FileSystem(); fs.mkdir('bench'); "
+            upload = "import s3fs; fs = s3fs.S3FileSystem(); fs.exists('bench') or fs.mkdir('bench'); "
             upload += f"fs.put({str(path)!r}, 'bench/training.pt')"
             for _attempt in range(3):  # moto's multipart completion of GBs sometimes answers 500 on a busy machine
                 if subprocess.run(python_snippet(upload), stderr=subprocess.DEVNULL).returncode == 0:
