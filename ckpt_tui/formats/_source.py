@@ -152,6 +152,8 @@ def version(path: str) -> tuple[int, int]:
 def isdir(path: str) -> bool:
     if not is_url(path):
         return os.path.isdir(path)
+    if path.lower().startswith(("http://", "https://")):  # asking would fetch the page to list its links
+        return path.endswith("/")
     fs, inner = _split(path)
     return bool(_remote(fs.isdir, path, inner))
 
