@@ -48,6 +48,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_inspect.py
+	$(BIN)/python benchmarks/bench_open.py
 
 samples: $(STAMP)
 	$(BIN)/python sample_checkpoints/make_samples.py

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PY = sys.executable
+# an installed ckpt-tui has its bytecode compiled; a shell with PYTHONDONTWRITEBYTECODE=1 would make every timed
+# run compile the project from source (~0.15 s of a 2 s run)
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 @dataclass
@@ -27,7 +30,7 @@ class Sample:
 def run_process(argv: Sequence[str]) -> Sample:
     """Wall time and peak RSS of one whole process (what a user waits for)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) not in (0, 1):
@@ -35,15 +38,18 @@ def run_process(argv: Sequence[str]) -> Sample:
     return Sample(elapsed, usage.ru_maxrss / 1024)
 
 
-def compare(named: dict[str, Sequence[str]], repeats: int = 3) -> dict[str, Sample]:
+def compare(named: dict[str, Sequence[str]], repeats: int = 3, cleanup: Sequence[Path] = ()) -> dict[str, Sample]:
     """Run each command `repeats` times, alternating; the median time and the max peak RSS of each.
 
     A `sync` (not timed) precedes every run: otherwise a command that fsyncs (ckpt-tui convert) pays for the dirty
     pages the previous command (cp, save_file) left behind, since an ext4 journal commit writes them out too.
+    The `cleanup` paths are removed (not timed) before every run: outputs of many GB need not pile up on the disk.
     """
     runs: dict[str, list[Sample]] = {name: [] for name in named}
     for _ in range(repeats):
         for name, argv in named.items():
+            for path in cleanup:
+                path.unlink(missing_ok=True)
             subprocess.run(["sync"], check=False)
             runs[name].append(run_process(argv))
     return {
@@ -58,6 +64,12 @@ def report(title: str, results: dict[str, Sample], baseline: str) -> None:
     print(f"  {'':44} {'time':>8} {'peak RSS':>10} {'time ratio':>11}")
     for name, s in results.items():
         print(f"  {name:44} {s.seconds:7.3f}s {s.peak_rss_mb:8.0f}MB {s.seconds / base:10.2f}x")
+
+
+def goal(label: str, value: float, limit: float, unit: str = "s") -> None:
+    """One line that says whether a target of issue 16 is met: `value` must be at most `limit`."""
+    verdict = "met" if value <= limit else "NOT MET"
+    print(f"  goal: {label} {value:.3f}{unit} <= {limit:g}{unit}: {verdict}")
 
 
 def python_snippet(code: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""`ckpt-tui open|inspect|diff|convert|check`: parse, call one core function, render, map errors to exit codes.
+"""`ckpt-tui open|inspect|diff|convert|check|audit`: parse, call one core function, render, map errors to exit codes.
 
 Data goes to stdout, diagnostics to stderr. Heavy imports (torch, textual) happen inside the commands that need
 them, so `inspect --json` stays a fraction of a second.

@@ -60,6 +60,7 @@ class NoticeCode(StrEnum):
     LEGACY_FORMAT = "legacy-format"
     PLAIN_PICKLE = "plain-pickle"
     SAFETENSORS_METADATA = "safetensors-metadata"
+    SAFETENSORS_ALIAS = "safetensors-alias"  # tied names stored once, read back from __metadata__
     SHARDS = "shards"
     SHARD_CONSISTENCY = "shard-consistency"
     LAYOUT = "layout"
@@ -218,6 +219,9 @@ class Entry:
     value: object = None
     children: tuple[tuple[Key, Entry], ...] = ()
     attrs: tuple[tuple[Key, Entry], ...] = ()  # pickled alongside a container, e.g. a state dict's `_metadata`
+    # the global that rebuilt a numpy array or scalar, as the file named it (`numpy.core.multiarray` before numpy 2,
+    # `numpy._core.multiarray` after): a writer names it again exactly, so allowlists written for the input still fit
+    origin: GlobalRef | None = None
     _index: dict[str, int] | None = field(default=None, init=False, repr=False)
 
     @property

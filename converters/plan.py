@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ckpt_tui.core.keys import rename_keys
 from ckpt_tui.core.layout import state_dict_at
@@ -52,15 +52,18 @@ class OutputTensor:
         return self.info.numel * itemsize(self.dtype)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ConversionPlan:
+    """Everything a safetensors conversion writes and reports, decided from the structure before a byte is written."""
+
     source: Checkpoint
     scope: str
-    tensors: list[OutputTensor]
-    aliases: dict[str, str] = field(default_factory=dict)  # dropped name -> kept name (same data)
-    renamed: dict[str, str] = field(default_factory=dict)
-    metadata: dict[str, str] = field(default_factory=dict)
-    not_carried: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    tensors: tuple[OutputTensor, ...]
+    aliases: dict[str, str]  # dropped name -> kept name (same data), also in `metadata` (the safetensors convention)
+    renamed: dict[str, str]
+    metadata: dict[str, str]
+    not_carried: tuple[tuple[str, str], ...]  # (path, why)
+    notices: tuple[str, ...]  # carried, but not as they were (sparse tensors as their parts)
 
 
 def plan_safetensors(
@@ -73,28 +76,33 @@ def plan_safetensors(
     rules = rules or KeyRules()
     cast = _cast(dtype)
     if all_tensors:
-        scope, selected, prefix = "(every tensor)", dict(ckpt.tensors), ""
+        scope, selected, prefix = "(every tensor)", dict(ckpt.tensors), None
     else:
         located, selected = state_dict_at(ckpt, key)
         scope, prefix = located.label, ".".join(map(str, located.path))
     renamed = rename_keys(selected, rules)
-    plan = ConversionPlan(ckpt, scope, [])
-    plan.renamed = {old: new for old, new in zip(selected, renamed, strict=True) if old != new}
-    written: set[int] = set()
+    candidates, not_carried = [], []
     for name, info in renamed.items():
         why = _unsupported(info)
         if why:
-            plan.not_carried.append((name, why))
-            continue
-        target = cast if cast and info.dtype in FLOATING and info.dtype != cast else info.dtype
-        plan.tensors.append(OutputTensor(name, info, target))
-        written.add(id(info))
-    _dedupe_aliases(plan)
-    if not plan.tensors:
-        raise UsageError(f"{ckpt.path}: no tensors to write at {scope}" + _why(plan))
-    _carry_the_rest(plan, ckpt, prefix if not all_tensors else None, {id(info) for info in selected.values()})
-    plan.metadata["format"] = "pt"
-    return plan
+            not_carried.append((name, why))
+        else:
+            target = cast if cast and info.dtype in FLOATING and info.dtype != cast else info.dtype
+            candidates.append(OutputTensor(name, info, target))
+    tensors, aliases = _dedupe_aliases(candidates)
+    if not tensors:
+        raise UsageError(f"{ckpt.path}: no tensors to write at {scope}" + _why(not_carried))
+    metadata, rest = _carry_the_rest(ckpt, prefix, {id(info) for info in selected.values()})
+    return ConversionPlan(
+        ckpt,
+        scope,
+        tuple(tensors),
+        aliases,
+        {old: new for old, new in zip(selected, renamed, strict=True) if old != new},
+        {**metadata, **aliases, "format": "pt"},
+        (*not_carried, *rest),
+        _sparse_parts(ckpt, prefix or "", list(selected)),
+    )
 
 
 def _cast(dtype: str | None) -> str | None:
@@ -115,42 +123,60 @@ def _unsupported(info: TensorInfo) -> str | None:
     return None
 
 
-def _dedupe_aliases(plan: ConversionPlan) -> None:
+def _dedupe_aliases(candidates: list[OutputTensor]) -> tuple[list[OutputTensor], dict[str, str]]:
     """Names viewing exactly the same bytes are stored once; the others are recorded as aliases of the first."""
     kept: dict[tuple[object, ...], str] = {}
-    tensors = []
-    for t in plan.tensors:
+    tensors, aliases = [], {}
+    for t in candidates:
         s = t.info.storage
         identity = (s.file, s.key, s.member, s.offset, t.info.storage_offset, t.info.shape, t.info.stride, t.dtype)
         if identity in kept and s.key:
-            plan.aliases[t.name] = kept[identity]
+            aliases[t.name] = kept[identity]
         else:
             kept[identity] = t.name
             tensors.append(t)
-    plan.tensors = tensors
-    plan.metadata.update(plan.aliases)  # the safetensors convention: {dropped name: kept name}
+    return tensors, aliases
 
 
-def _carry_the_rest(plan: ConversionPlan, ckpt: Checkpoint, scope_prefix: str | None, selected: set[int]) -> None:
+def _sparse_parts(ckpt: Checkpoint, prefix: str, selected: list[str]) -> tuple[str, ...]:
+    """Sparse tensors in the selection: safetensors has no sparse layout, so they are written as their parts."""
+    out = []
+    for path, entry in walk_dotted(ckpt.root):
+        if entry.kind is Kind.OPAQUE and entry.type_name.startswith("torch.sparse_"):
+            relative = path.removeprefix(prefix + ".") if prefix else path
+            parts = [k for k in selected if k.startswith(relative + ".")]
+            if parts and (not prefix or path.startswith(prefix + ".")):
+                layout = entry.type_name.removeprefix("torch.").removesuffix(" tensor")
+                out.append(f"{path}: a {layout} tensor, written as its parts {', '.join(parts)} (safetensors has no "
+                           "sparse layout; rebuild it from them)")  # fmt: skip
+    return tuple(out)
+
+
+def _carry_the_rest(
+    ckpt: Checkpoint, scope_prefix: str | None, selected: set[int]
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """Non-tensor values into metadata as JSON; tensors outside the selection reported as not carried."""
+    metadata: dict[str, str] = {}
+    not_carried: list[tuple[str, str]] = []
     for path, entry in _top_down(ckpt.root):
         if scope_prefix and (path == scope_prefix or path.startswith(scope_prefix + ".")):
             continue  # the written state dict itself
         if ckpt.format == CheckpointFormat.SAFETENSORS and path == "__metadata__":
-            plan.metadata.update({str(k): str(e.value) for k, e in entry.children})  # already strings
+            metadata.update({str(k): str(e.value) for k, e in entry.children})  # already strings
         elif entry.kind is Kind.TENSOR and id(entry.value) not in selected:
-            plan.not_carried.append((path, "a tensor outside the converted state dict (use --all or --key)"))
+            not_carried.append((path, "a tensor outside the converted state dict (use --all or --key)"))
         elif entry.kind is not Kind.TENSOR:
-            encoded = to_json(entry)
-            if encoded is not None and path:
-                plan.metadata[path] = json.dumps(encoded, ensure_ascii=False)
-            elif encoded is None:
-                plan.not_carried.append((path, f"{entry.type_name} cannot be represented as JSON"))
+            encoded = to_json(entry, lists=ckpt.format == CheckpointFormat.DCP)
+            if encoded is UNREPRESENTABLE:
+                not_carried.append((path, f"{entry.type_name} cannot be represented as JSON"))
+            elif path:
+                metadata[path] = json.dumps(encoded, ensure_ascii=False)
     for path, entry in walk_dotted(ckpt.root):
         if entry.attrs:
-            plan.not_carried.append(
+            not_carried.append(
                 (f"{path or '(root)'}._metadata", "state dict module versions (safetensors has no place for them)")
             )
+    return metadata, not_carried
 
 
 def _top_down(root: Entry) -> list[tuple[str, Entry]]:
@@ -173,25 +199,34 @@ def _top_down(root: Entry) -> list[tuple[str, Entry]]:
     return out
 
 
-def to_json(entry: Entry, budget: list[int] | None = None) -> object | None:
-    """A JSON-able form of a tensor-free entry, or None where it has none (bytes, big arrays, cycles) or where it
-    would exceed MAX_JSON_NODES (memo-shared subtrees expand in JSON: a hostile pickle could make that endless)."""
+UNREPRESENTABLE = object()  # to_json's answer where there is no JSON form (None is JSON's null)
+
+
+def to_json(entry: Entry, budget: list[int] | None = None, lists: bool = False) -> object:
+    """A JSON-able form of a tensor-free entry, or UNREPRESENTABLE where it has none (bytes, big arrays, cycles) or
+    where it would exceed MAX_JSON_NODES (memo-shared subtrees expand in JSON: a hostile pickle could make that
+    endless). `lists`: mappings keyed 0..n-1 are lists (DCP flattens lists into such keys; torch rebuilds lists)."""
     budget = [MAX_JSON_NODES] if budget is None else budget
     budget[0] -= 1
     if budget[0] < 0:
-        return None
+        return UNREPRESENTABLE
     if entry.kind is Kind.VALUE:
         return _json_value(entry.value)
-    items = [(k, to_json(e, budget)) for k, e in entry.children]
-    if any(v is None and e.value is not None for (_, v), (_, e) in zip(items, entry.children, strict=True)):
-        return None
-    if entry.kind is Kind.SEQUENCE:
+    items = [(k, to_json(e, budget, lists)) for k, e in entry.children]
+    if any(v is UNREPRESENTABLE for _, v in items):
+        return UNREPRESENTABLE
+    if entry.kind is Kind.SEQUENCE or (lists and entry.kind is Kind.MAPPING and is_list_like(entry)):
         return [v for _, v in items]
     obj = {str(k): v for k, v in items}
     return obj if entry.kind is Kind.MAPPING else {"__class__": entry.type_name, **obj}
 
 
-def _json_value(value: object) -> object | None:
+def is_list_like(entry: Entry) -> bool:
+    """A mapping keyed exactly 0, 1, ..., n-1 (ints): how DCP's metadata keeps a list."""
+    return bool(entry.children) and all(k == i and type(k) is int for i, (k, _) in enumerate(entry.children))
+
+
+def _json_value(value: object) -> object:
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -201,22 +236,23 @@ def _json_value(value: object) -> object | None:
     if isinstance(value, GlobalRef):
         return {"__global__": value.qualname}
     if isinstance(value, tuple):
-        return [_json_value(v) for v in value]
+        items = [_json_value(v) for v in value]
+        return UNREPRESENTABLE if any(v is UNREPRESENTABLE for v in items) else items
     if isinstance(value, ArrayValue):
         return _array_json(value)
-    return None
+    return UNREPRESENTABLE
 
 
-def _array_json(array: ArrayValue) -> object | None:
+def _array_json(array: ArrayValue) -> object:
     code = array.dtype.lstrip("<>|=")
     if not isinstance(array.data, bytes) or code not in NUMPY_STRUCT or array.dtype.startswith(">"):
-        return None
+        return UNREPRESENTABLE
     count = len(array.data) // struct.calcsize(NUMPY_STRUCT[code])
     if count > MAX_ARRAY_ELEMENTS:
-        return None
+        return UNREPRESENTABLE
     values = list(struct.unpack(f"<{count}{NUMPY_STRUCT[code]}", array.data))
     return {"__ndarray__": array.dtype, "shape": list(array.shape), "data": values}
 
 
-def _why(plan: ConversionPlan) -> str:
-    return f" ({plan.not_carried[0][0]}: {plan.not_carried[0][1]})" if plan.not_carried else ""
+def _why(not_carried: list[tuple[str, str]]) -> str:
+    return f" ({not_carried[0][0]}: {not_carried[0][1]})" if not_carried else ""

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 
-from ckpt_tui.converters.copy import copy_tensor
+from ckpt_tui.converters.copy import Mismatch, OutputFile, copy_tensor
 from ckpt_tui.converters.plan import OutputTensor
+from ckpt_tui.converters.verify import Written
 from ckpt_tui.dtypes import TO_SAFETENSORS, itemsize
-from ckpt_tui.errors import Cancelled
+from ckpt_tui.errors import Cancelled, VerificationError
 from ckpt_tui.reports import Progress
 
 
-def ordered(tensors: list[OutputTensor]) -> list[OutputTensor]:
+def ordered(tensors: tuple[OutputTensor, ...] | list[OutputTensor]) -> list[OutputTensor]:
     """The reference writer's order: larger element sizes first (keeps data aligned), then by name."""
     return sorted(tensors, key=lambda t: (-itemsize(t.dtype), t.name))
 
@@ -33,31 +33,40 @@ def header_bytes(tensors: list[OutputTensor], metadata: dict[str, str]) -> bytes
     return len(raw).to_bytes(8, "little") + raw
 
 
-def write_file(
-    fd: int,
-    tensors: list[OutputTensor],
-    metadata: dict[str, str],
-    progress: Progress | None = None,
-    cancel: threading.Event | None = None,
-    done: int = 0,
-    total: int = 0,
-) -> int:
-    """One safetensors file to `fd`; returns the running byte count for progress across shards."""
-    _write_all(fd, header_bytes(tensors, metadata))
-    for t in tensors:
-        if cancel is not None and cancel.is_set():
+class ByteCount:
+    """Progress across the files of one conversion."""
+
+    def __init__(self, total: int, progress: Progress | None, cancel: threading.Event | None) -> None:
+        self.done, self.total, self.progress, self.cancel = 0, total, progress, cancel
+
+    def add(self, n: int) -> None:
+        self.done += n
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
             raise Cancelled("conversion cancelled")
-        cast = t.dtype if t.dtype != t.info.dtype else None
-        written = copy_tensor(t.info, fd, cast)
-        if written != t.nbytes:
-            raise OSError(f"wrote {written} bytes for {t.name}, expected {t.nbytes}")
-        done += written
-        if progress:
-            progress(done, total)
-    return done
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def write_file(
+    out: OutputFile, tensors: list[OutputTensor], metadata: dict[str, str], count: ByteCount
+) -> list[Written]:
+    """One safetensors file to `out`; returns where each tensor went (the bytes are read back as written when
+    `out` was opened with a read-back path)."""
+    what, head = "the header", header_bytes(tensors, metadata)
+    out.reserve(len(head) + sum(t.nbytes for t in tensors))
+    try:
+        out.append(head)
+        placed = []
+        for t in tensors:
+            count.check_cancel()
+            what, position = f"tensor '{t.name}'", out.position
+            written = copy_tensor(t.info, out, t.dtype if t.dtype != t.info.dtype else None)
+            if written != t.nbytes:
+                raise OSError(f"wrote {written} bytes for {t.name}, expected {t.nbytes}")
+            placed.append(Written(t, position))
+            count.add(written)
+    except Mismatch as e:
+        raise VerificationError(f"{what} differs from its source after writing ({e})") from None
+    return placed

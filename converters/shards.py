@@ -53,9 +53,10 @@ def shard_names(output: str, count: int) -> list[str]:
     return [f"{stem}-{i:05d}-of-{count:05d}{ext}" for i in range(1, count + 1)]
 
 
-def index_bytes(shards: list[list[OutputTensor]], names: list[str], aliases: dict[str, str]) -> bytes:
+def index_bytes(shards: list[list[OutputTensor]], names: list[str]) -> bytes:
+    """The index maps only names stored in a shard, as transformers writes it (aliases stay in each shard's
+    `__metadata__`): an alias in the weight_map names a tensor its file does not hold."""
     weight_map = {t.name: os.path.basename(name) for shard, name in zip(shards, names, strict=True) for t in shard}
-    weight_map |= {alias: weight_map[kept] for alias, kept in aliases.items()}
     total = sum(t.nbytes for shard in shards for t in shard)
     document = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
     return (json.dumps(document, indent=2) + "\n").encode()

@@ -1,9 +1,11 @@
 """The .pth writer: the whole checkpoint again, in torch's zip format, with only its keys rewritten.
 
 The pickle is emitted from the `Entry` tree opcode by opcode (protocol 2, the globals torch itself writes), so it
-loads with `torch.load(weights_only=True)` whenever the input did; opaque objects are written back from their
-recorded recipe without importing anything. Storages are copied whole (views and ties stay views and ties) into
-64-byte aligned, uncompressed members, as torch writes them.
+loads with `torch.load(weights_only=True)` whenever the input did. Opaque objects could be written back from their
+recorded recipe without importing anything, but that would launder a payload: the globals of the pickle written
+are checked (safe_globals.py) and anything torch's safe loader refuses is refused, or carried only when asked.
+numpy globals are named as the input named them. Storages are copied whole (views and ties stay views and ties)
+into 64-byte aligned, uncompressed members, as torch writes them.
 """
 
 from __future__ import annotations
@@ -14,10 +16,24 @@ import struct
 import zipfile
 from typing import IO
 
+from ckpt_tui.converters.copy import tensor_chunks
+from ckpt_tui.converters.plan import is_list_like
+from ckpt_tui.converters.safe_globals import unsafe_globals
 from ckpt_tui.dtypes import NUMPY_NAMES, NUMPY_STRUCT, STORAGE_DTYPES
-from ckpt_tui.errors import UnsupportedFormatError
-from ckpt_tui.formats import byte_range
-from ckpt_tui.model import ArrayValue, Checkpoint, Entry, GlobalRef, Kind, Marker, OpaqueRecipe, Storage, TensorInfo
+from ckpt_tui.errors import UnsupportedFormatError, UsageError
+from ckpt_tui.formats import byte_range, has_byte_range
+from ckpt_tui.model import (
+    ArrayValue,
+    Checkpoint,
+    CheckpointFormat,
+    Entry,
+    GlobalRef,
+    Kind,
+    Marker,
+    OpaqueRecipe,
+    Storage,
+    TensorInfo,
+)
 from ckpt_tui.reports import KeyRules
 
 TYPED_STORAGE = {dtype: name for name, dtype in STORAGE_DTYPES.items() if name != "UntypedStorage"}
@@ -29,10 +45,11 @@ ARCHIVE = "archive"
 class PickleWriter:
     """Emits a protocol-2 pickle of an Entry tree; collects the storages its tensors reference."""
 
-    def __init__(self, rules: KeyRules) -> None:
+    def __init__(self, rules: KeyRules, lists: bool = False) -> None:
         self.out = io.BytesIO()
         self.rules = rules
-        self.storages: dict[tuple[str, str, str | None, int], tuple[str, Storage]] = {}
+        self.lists = lists  # DCP: mappings keyed 0..n-1 were lists (torch's DCP loader rebuilds them as lists)
+        self.storages: dict[tuple[str, str, str | None, int], tuple[str, Storage, TensorInfo]] = {}
         # entries written once and referenced again (shared in the source too); holding each entry keeps its id()
         # from being reused by a temporary entry built while writing (renamed _metadata, param_names)
         self.memo: dict[int, tuple[int, Entry]] = {}
@@ -69,6 +86,9 @@ class PickleWriter:
             self.out.write(b"r" + struct.pack("<I", self.memo[id(e)][0]))
 
     def mapping(self, e: Entry) -> None:
+        if self.lists and is_list_like(e):
+            self.sequence(Entry(Kind.SEQUENCE, "list", None, e.children), renaming=False)
+            return
         rename = _is_state_dict(e)
         if e.type_name == "collections.OrderedDict":
             self.reduce(GlobalRef("collections", "OrderedDict"), [])
@@ -240,7 +260,7 @@ class PickleWriter:
         s = info.storage
         identity = (s.file, s.key, s.member, s.offset)
         if identity not in self.storages:
-            self.storages[identity] = (str(len(self.storages)), s)
+            self.storages[identity] = (str(len(self.storages)), s, info)
         key = self.storages[identity][0]
         self.out.write(b"(")
         self.value_of("storage")
@@ -268,7 +288,7 @@ class PickleWriter:
         elif e.type_name.startswith("numpy.") and e.type_name != "numpy.ndarray":
             self.numpy_scalar(e)
         elif isinstance(v, ArrayValue):
-            self.numpy_array(v)
+            self.numpy_array(v, e.origin or GlobalRef("numpy.core.multiarray", "_reconstruct"))
         elif isinstance(v, GlobalRef):
             self.global_(v)
         elif e.type_name == Marker.CYCLE:
@@ -280,14 +300,14 @@ class PickleWriter:
         code = NUMPY_CODES.get(e.type_name.removeprefix("numpy."))
         if code is None:
             raise UnsupportedFormatError(f"cannot write a {e.type_name} value back into a .pth file")
-        self.global_(GlobalRef("numpy.core.multiarray", "scalar"))
+        self.global_(e.origin or GlobalRef("numpy.core.multiarray", "scalar"))
         self.out.write(b"(")
         self.numpy_dtype(code, "<")
         self.value_of(struct.pack("<" + NUMPY_STRUCT[code], e.value))
         self.out.write(b"tR")
 
-    def numpy_array(self, a: ArrayValue) -> None:
-        self.global_(GlobalRef("numpy.core.multiarray", "_reconstruct"))
+    def numpy_array(self, a: ArrayValue, reconstruct: GlobalRef) -> None:
+        self.global_(reconstruct)  # the module path as read (numpy.core or numpy._core): allowlists still match
         self.out.write(b"(")
         self.global_(GlobalRef("numpy", "ndarray"))
         self.value_of((0,))
@@ -352,16 +372,25 @@ def _is_state_dict(e: Entry) -> bool:
     return tensors > 0 and tensors * 2 >= len(e.children)
 
 
-def write_pth(ckpt: Checkpoint, rules: KeyRules, out: IO[bytes]) -> None:
-    """The whole checkpoint, keys rewritten by `rules`, as a torch zip archive on `out`."""
-    writer = PickleWriter(rules)
+def write_pth(ckpt: Checkpoint, rules: KeyRules, out: IO[bytes], carry_unsafe: bool = False) -> list[str]:
+    """The whole checkpoint, keys rewritten by `rules`, as a torch zip archive on `out`; returns the globals that
+    `torch.load(weights_only=True)` refuses and that were carried anyway (only with `carry_unsafe`)."""
+    writer = PickleWriter(rules, lists=ckpt.format == CheckpointFormat.DCP)
     data_pkl = writer.dump(ckpt.root)
+    unsafe = unsafe_globals(data_pkl)
+    if unsafe and not carry_unsafe:
+        raise UsageError(
+            f"{ckpt.path}: refusing to write globals that torch.load(weights_only=True) refuses (they can run "
+            f"code when loaded): {', '.join(unsafe)}; use --to safetensors, or --carry-unsafe-globals to copy "
+            "them (the output is then no safer than the input)"
+        )
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         _write_member(archive, out, f"{ARCHIVE}/data.pkl", [data_pkl], len(data_pkl))
         _write_member(archive, out, f"{ARCHIVE}/byteorder", [b"little"], 6)
-        for key, storage in writer.storages.values():
-            _write_member(archive, out, f"{ARCHIVE}/data/{key}", _storage_bytes(storage), storage.nbytes)
+        for key, storage, info in writer.storages.values():
+            _write_member(archive, out, f"{ARCHIVE}/data/{key}", _storage_bytes(storage, info), storage.nbytes)
         _write_member(archive, out, f"{ARCHIVE}/version", [b"3\n"], 2)
+    return unsafe
 
 
 def _write_member(archive: zipfile.ZipFile, out: IO[bytes], name: str, chunks: object, size: int) -> None:
@@ -377,7 +406,12 @@ def _write_member(archive: zipfile.ZipFile, out: IO[bytes], name: str, chunks: o
             member.write(chunk)
 
 
-def _storage_bytes(storage: Storage, chunk: int = 64 << 20) -> object:
+def _storage_bytes(storage: Storage, info: TensorInfo, chunk: int = 8 << 20) -> object:
+    if not has_byte_range(storage):  # DCP: read through its own reader, one tensor (= one storage) at a time
+        if info.storage_offset or not info.is_contiguous or info.numel != storage.numel:
+            raise UnsupportedFormatError(f"tensor '{info.key}' is a view of a storage that is not in a file")
+        yield from tensor_chunks(info)
+        return
     start, available = byte_range(storage)
     length = storage.nbytes
     if length > available:

@@ -38,6 +38,7 @@ def digest(t):
         t = t.int_repr()
     if t.numel() * t.element_size() > (256 << 20):
         return "too-big"
+    t = t.resolve_conj().resolve_neg()
     return hashlib.sha256(t.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
 
 def record(path, t, out):

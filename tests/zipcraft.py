@@ -19,6 +19,9 @@ class Item:
     size_override: int | None = None  # what the directory claims the uncompressed size is
     crc_override: int | None = None
     payload: bytes | None = None  # ready-made deflate stream (implies deflate)
+    flags: int = 0
+    extra: bytes = b""  # the same extra field in the local header and the directory
+    zip64: bool = False  # the directory's sizes and offset as 0xFFFFFFFF, the real ones in a zip64 extra field
     header: int = field(default=0, init=False)
 
     def stream(self) -> bytes:
@@ -38,7 +41,7 @@ def build_zip(items: list[Item], directory_order: list[int] | None = None) -> by
             "<4sHHHHHIIIHH",
             b"PK\x03\x04",
             20,
-            0,
+            item.flags,
             8 if item.deflate or item.payload is not None else 0,
             0,
             0,
@@ -46,9 +49,9 @@ def build_zip(items: list[Item], directory_order: list[int] | None = None) -> by
             len(payload),
             len(item.data),
             len(name),
-            0,
+            len(item.extra),
         )
-        out += name + payload
+        out += name + item.extra + payload
     start = len(out)
     listed = [items[i] for i in (directory_order or range(len(items)))]
     listed = [i for i in listed if i.in_directory and not i.local_only]
@@ -56,12 +59,16 @@ def build_zip(items: list[Item], directory_order: list[int] | None = None) -> by
         payload_len = len(item.stream())
         size = item.size_override if item.size_override is not None else len(item.data)
         crc = item.crc_override if item.crc_override is not None else zlib.crc32(item.data)
+        extra, header = item.extra, item.header
+        if item.zip64:
+            extra = struct.pack("<HHQQQ", 1, 24, size, payload_len, header) + extra
+            size = payload_len = header = 0xFFFFFFFF
         out += struct.pack(
             "<4sHHHHHHIIIHHHHHII",
             b"PK\x01\x02",
             20,
             20,
-            0,
+            item.flags,
             8 if item.deflate or item.payload is not None else 0,
             0,
             0,
@@ -69,14 +76,14 @@ def build_zip(items: list[Item], directory_order: list[int] | None = None) -> by
             payload_len,
             size,
             len(item.name),
+            len(extra),
             0,
             0,
             0,
             0,
-            0,
-            item.header,
+            header,
         )
-        out += item.name
+        out += item.name + extra
     end = len(out)
     out += struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(listed), len(listed), end - start, start, 0)
     return bytes(out)

@@ -7,6 +7,7 @@ import sys
 
 from ckpt_tui.core.devices import parse_device
 from ckpt_tui.core.keys import make_rules
+from ckpt_tui.errors import UnreadableError
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.reports import KeyRules
 
@@ -34,7 +35,23 @@ def open_checkpoint(path: str, unsafe: bool = False, device: str = "cpu") -> Che
         return read_unsafe(path, device)
     from ckpt_tui.formats import read_checkpoint
 
-    return read_checkpoint(path)
+    try:
+        return read_checkpoint(path)
+    except UnreadableError as e:
+        raise _run_folder_hint(path) or e from None
+
+
+def _run_folder_hint(path: str) -> UnreadableError | None:
+    """A folder of checkpoints is a run, not one checkpoint: say which verbs take it."""
+    from ckpt_tui.core.runs import is_run_dir
+
+    if not is_run_dir(path):
+        return None
+    return UnreadableError(
+        "is a folder of checkpoints (a run), not one checkpoint: `ckpt-tui runs` or `ckpt-tui open` show it; "
+        "give this verb one of its checkpoints",
+        path,
+    )
 
 
 def add_key_rules(p: argparse.ArgumentParser) -> None:

@@ -28,49 +28,82 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--strict",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="missing/unexpected keys and dtype changes fail the check (default: --strict)",
+        help="missing/unexpected keys and dtype changes fail the check (default: --strict); --no-strict tolerates "
+        "them but still fails when fewer than half of the model's keys (and at least one) are in the checkpoint",
+    )
+    p.add_argument(
+        "--allow-nonfinite",
+        action="store_true",
+        help="let NaN/Inf in the checkpoint's tensors pass (reported; by default they fail the check)",
     )
     p.add_argument("--key", help="the state dict's key path in the checkpoint (default: detected)")
     add_key_rules(p)
     p.add_argument("--forward", metavar="SHAPE", help="run one forward pass on random input, e.g. 4,8 or 2x16:long")
     p.add_argument("--path", action="append", default=[], metavar="DIR", help="import the model from DIR too")
     p.add_argument("--manifest", metavar="TOML", help="run every [[check]] in a TOML file, in one process")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one test case per check)")
+    p.add_argument("--name", help="the check's name in --json and --junit (default: 'CKPT -> MODEL')")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (also when the check cannot run)")
+    p.add_argument(
+        "--junit", metavar="FILE", help="also write JUnit XML, one test case per check (also when it cannot run)"
+    )
     p.set_defaults(run=run)
 
 
+Spec = dict[str, Any]
+
+
 def run(args: argparse.Namespace) -> int:
+    """Every check that cannot run is an error entry in --json/--junit, and the exit code is 2."""
+    from ckpt_tui.errors import exit_code_for
+
+    reports, errors, codes = [], [], []
+    for name, spec in _specs(args):
+        try:
+            if isinstance(spec, CkptError):
+                raise spec
+            reports.append((name, run_spec(spec)))
+        except CkptError as e:
+            errors.append((name, str(e)))
+            codes.append(exit_code_for(e))
+    _emit(args, reports, errors)
+    if codes:
+        return max(codes)
+    return ExitCode.OK if all(r.ok for _, r in reports) else ExitCode.FAILED
+
+
+def _specs(args: argparse.Namespace) -> list[tuple[str, Spec | CkptError]]:
+    """(name, spec) per check; a check whose description is wrong comes as (name, the error)."""
+    default = args.name or (f"{args.checkpoint} -> {args.model}" if args.checkpoint else "check")
+    try:
+        return manifest_specs(args.manifest) if args.manifest else [(default, spec_from_args(args))]
+    except CkptError as e:
+        return [(args.name or args.manifest or default, e)]
+
+
+def _emit(args: argparse.Namespace, reports: list[Any], errors: list[tuple[str, str]]) -> None:
+    from ckpt_tui.render import printable
     from ckpt_tui.render.check import check_renderable, checks_json, junit_xml
 
-    specs = manifest_specs(args.manifest) if args.manifest else [spec_from_args(args)]
-    reports, errors = [], []
-    for name, spec in specs:
-        try:
-            reports.append(run_spec(spec))
-        except CkptError as e:
-            if not args.manifest:
-                raise
-            errors.append((name, str(e)))
     if args.junit:
-        write_junit(args.junit, junit_xml(reports, errors))
+        try:
+            write_junit(args.junit, junit_xml(reports, errors))
+        except CkptError as e:
+            errors.append((args.junit, str(e)))
     if args.json:
         emit_json(checks_json(reports, errors))
     else:
         out = console()
-        for report in reports:
+        for _, report in reports:
             out.print(check_renderable(report))
-        for name, error in errors:
-            print(f"ckpt-tui: error: {name}: {error}", file=sys.stderr)
-    if errors:
-        return ExitCode.BAD_INPUT
-    return ExitCode.OK if all(r.ok for r in reports) else ExitCode.FAILED
+    for name, error in errors:
+        shown = error if name in error or not args.manifest else f"{name}: {error}"
+        print(f"ckpt-tui: error: {printable(shown)}", file=sys.stderr)
 
 
-def spec_from_args(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+def spec_from_args(args: argparse.Namespace) -> Spec:
     if not args.checkpoint or not args.model:
         raise UsageError("check needs a checkpoint and --model pkg.module:Class (or --manifest FILE)")
-    spec = {
+    return {
         "checkpoint": args.checkpoint,
         "model": args.model,
         "kwargs": args.kwargs,
@@ -80,11 +113,11 @@ def spec_from_args(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         "rules": key_rules(args),
         "forward": args.forward,
         "paths": args.path,
+        "allow_nonfinite": args.allow_nonfinite,
     }
-    return args.checkpoint, spec
 
 
-def run_spec(spec: dict[str, Any]) -> Any:
+def run_spec(spec: Spec) -> Any:
     from ckpt_tui.core.check import check_loads
     from ckpt_tui.core.user_model import parse_kwargs, parse_shape
 
@@ -99,15 +132,36 @@ def run_spec(spec: dict[str, Any]) -> Any:
         rules=spec["rules"],
         forward=parse_shape(spec["forward"]),
         paths=spec["paths"],
+        allow_nonfinite=spec["allow_nonfinite"],
     )
 
 
-def manifest_specs(path: str) -> list[tuple[str, dict[str, Any]]]:
-    """[[check]] tables: checkpoint, model, and optionally kwargs, device, strict, key, forward, path and the
-    key-rule fields strip_module, strip_wrappers, strip_prefix, add_prefix, rename. Paths are relative to the file."""
-    import tomllib
+# [[check]] fields and their types; `kwargs` may also be a JSON string, as on the command line
+FIELDS: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "checkpoint": (str,),
+    "model": (str,),
+    "kwargs": (dict, str),
+    "device": (str,),
+    "strict": (bool,),
+    "allow_nonfinite": (bool,),
+    "key": (str,),
+    "forward": (str,),
+    "path": (list,),
+    "strip_module": (bool,),
+    "strip_wrappers": (bool,),
+    "strip_prefix": (list,),
+    "add_prefix": (str,),
+    "rename": (list,),
+}
+LISTS_OF_STRINGS = ("path", "strip_prefix", "rename")
 
-    from ckpt_tui.core.keys import make_rules
+
+def manifest_specs(path: str) -> list[tuple[str, Spec | CkptError]]:
+    """[[check]] tables: checkpoint, model, and optionally name, kwargs, device, strict, allow_nonfinite, key,
+    forward, path and the key-rule fields strip_module, strip_wrappers, strip_prefix, add_prefix, rename. Paths are
+    relative to the file. A table with a missing, unknown or mistyped field is an error for that check only."""
+    import tomllib
 
     try:
         with open(path, "rb") as f:
@@ -117,33 +171,55 @@ def manifest_specs(path: str) -> list[tuple[str, dict[str, Any]]]:
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path}: invalid TOML: {e}") from None
     checks = document.get("check")
-    if not isinstance(checks, list) or not checks:
+    if not isinstance(checks, list) or not checks or not all(isinstance(c, dict) for c in checks):
         raise UsageError(f"{path}: expected one or more [[check]] tables")
     base = os.path.dirname(os.path.abspath(path))
-    specs = []
+    out: list[tuple[str, Spec | CkptError]] = []
     for i, c in enumerate(checks, 1):
-        if "checkpoint" not in c or "model" not in c:
-            raise UsageError(f"{path}: check {i} needs 'checkpoint' and 'model'")
-        rules = make_rules(
-            c.get("strip_module", False),
-            c.get("strip_wrappers", False),
-            c.get("strip_prefix", []),
-            c.get("add_prefix", ""),
-            c.get("rename", []),
-        )
-        spec = {
-            "checkpoint": os.path.join(base, c["checkpoint"]),
-            "model": c["model"],
-            "kwargs": c.get("kwargs", {}),
-            "device": c.get("device", "cpu"),
-            "strict": c.get("strict", True),
-            "key": c.get("key"),
-            "rules": rules,
-            "forward": c.get("forward"),
-            "paths": [os.path.join(base, p) for p in c.get("path", [])] + [base],
-        }
-        specs.append((c.get("name", f"{c['checkpoint']} -> {c['model']}"), spec))
-    return specs
+        name = c.get("name") if isinstance(c.get("name"), str) else f"{c.get('checkpoint')} -> {c.get('model')}"
+        try:
+            out.append((name, _manifest_spec(path, i, c, base)))
+        except CkptError as e:
+            out.append((name, e))
+    return out
+
+
+def _manifest_spec(path: str, i: int, c: dict[str, Any], base: str) -> Spec:
+    from ckpt_tui.core.keys import make_rules
+
+    where = f"{path}: check {i}"
+    if "checkpoint" not in c or "model" not in c:
+        raise UsageError(f"{where} needs 'checkpoint' and 'model'")
+    for field_name, value in c.items():
+        types = FIELDS.get(field_name)
+        if types is None:
+            raise UsageError(f"{where}: unknown field {field_name!r} (known: {', '.join(FIELDS)})")
+        if not isinstance(value, types) or (field_name in LISTS_OF_STRINGS and not _strings(value)):
+            wanted = "a list of strings" if field_name in LISTS_OF_STRINGS else " or ".join(t.__name__ for t in types)
+            raise UsageError(f"{where}: {field_name!r} must be {wanted}, got {type(value).__name__} {value!r}")
+    rules = make_rules(
+        c.get("strip_module", False),
+        c.get("strip_wrappers", False),
+        c.get("strip_prefix", []),
+        c.get("add_prefix", ""),
+        c.get("rename", []),
+    )
+    return {
+        "checkpoint": os.path.join(base, c["checkpoint"]),
+        "model": c["model"],
+        "kwargs": c.get("kwargs", {}),
+        "device": c.get("device", "cpu"),
+        "strict": c.get("strict", True),
+        "key": c.get("key"),
+        "rules": rules,
+        "forward": c.get("forward"),
+        "paths": [os.path.join(base, p) for p in c.get("path", [])] + [base],
+        "allow_nonfinite": c.get("allow_nonfinite", False),
+    }
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def write_junit(path: str, xml: bytes) -> None:

@@ -53,9 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if sys.stdout.isatty() and not (args.json or args.no_tui):
         from ckpt_tui.tui.app import CkptApp
 
-        app = CkptApp.for_diff(a, b, options)
-        app.run()
-        report = app.diff_report
+        report = CkptApp.for_diff(a, b, options).run()
         if report is None:  # left before the diff finished
             return ExitCode.INTERRUPTED
         return ExitCode.OK if report.identical else ExitCode.FAILED

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import json
+import sys
+from math import prod
+from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.commands._common import add_device, add_unsafe, open_checkpoint
 from ckpt_tui.commands._output import console, emit_json
 from ckpt_tui.core.devices import needs_values
+from ckpt_tui.dtypes import itemsize
 from ckpt_tui.errors import ExitCode
-from ckpt_tui.model import Checkpoint, NoticeCode
+from ckpt_tui.formats import TRAFFIC
+from ckpt_tui.model import Checkpoint, NoticeCode, TensorInfo
+
+if TYPE_CHECKING:
+    from ckpt_tui.reports import Summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("path", help="checkpoint file")
     p.add_argument("--json", action="store_true", help="machine-readable output (see README: JSON schema)")
     p.add_argument("--stats", action="store_true", help="also read every tensor, one at a time, for its statistics")
-    p.add_argument("--strict", action="store_true", help="exit 1 when a shard set is inconsistent (see notices)")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a shard set is inconsistent (see notices) or, with --stats, when a tensor holds NaN/Inf",
+    )
     add_device(p)
     add_unsafe(p)
     p.set_defaults(run=run)
@@ -29,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from ckpt_tui.core.summary import summarize
+    from ckpt_tui.render import printable
     from ckpt_tui.render.summary import summary_json, summary_renderable
 
     if args.stats:
@@ -36,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     ckpt = open_checkpoint(args.path, args.unsafe, args.device)
     summary = summarize(ckpt)
     stats = all_stats(ckpt, args.device) if args.stats else None
-    if args.json:
+    if args.json and stats is None and not sys.stdout.isatty():
+        emit_summary_json(summary, ckpt)
+    elif args.json:
         document = summary_json(summary, ckpt)
         if stats is not None:
             from ckpt_tui.render.tensor import stats_json
@@ -52,7 +67,61 @@ def run(args: argparse.Namespace) -> int:
 
             out.print(stats_table(stats))
     inconsistent = any(n.code == NoticeCode.SHARD_CONSISTENCY for n in summary.notices)
-    return ExitCode.FAILED if args.strict and inconsistent else ExitCode.OK
+    nonfinite = [k for k, s in (stats or {}).items() if s.nan_count or s.inf_count]
+    if args.strict and nonfinite:
+        shown = ", ".join(nonfinite[:5]) + (f" (+{len(nonfinite) - 5} more)" if len(nonfinite) > 5 else "")
+        print(f"ckpt-tui: {len(nonfinite)} tensors hold NaN/Inf: {printable(shown)}", file=sys.stderr)
+    return ExitCode.FAILED if args.strict and (inconsistent or nonfinite) else ExitCode.OK
+
+
+def emit_summary_json(summary: Summary, ckpt: Checkpoint) -> None:
+    """What `emit_json(summary_json(summary, ckpt))` writes to a pipe, with the tensor rows formatted directly
+    (not built as 100k dicts for json.dumps): a third of the time of `inspect --json` on 100k tensors."""
+    from ckpt_tui.commands._output import _RAW_IN_JSON
+    from ckpt_tui.render.summary import summary_json
+
+    head = json.dumps(summary_json(summary, _Tensors({})), ensure_ascii=False, default=str)  # type: ignore[arg-type]
+    rows = _tensor_rows(ckpt.tensors)
+    first = dict(list(ckpt.tensors.items())[:1])  # the first row, the generic way: the two must agree
+    sample = json.dumps(summary_json(summary, _Tensors(first)), ensure_ascii=False, default=str)  # type: ignore[arg-type]
+    if not head.endswith('"tensors": []}') or sample != "".join((head[:-2], *rows[:1], "]}")):
+        emit_json(summary_json(summary, ckpt))  # summary_json changed its shape: the generic way
+        return
+    text = "".join((head[:-2], ", ".join(rows), "]}"))
+    if TRAFFIC.requests:  # as emit_json adds it: what reading a remote source cost
+        text = f'{text[:-1]}, "remote": {json.dumps(TRAFFIC.as_json())}}}'
+    sys.stdout.write(_RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+
+
+class _Tensors:
+    """A stand-in for the checkpoint: summary_json reads only its tensors."""
+
+    def __init__(self, tensors: dict[str, TensorInfo]) -> None:
+        self.tensors = tensors
+
+
+def _tensor_rows(tensors: dict[str, TensorInfo]) -> list[str]:
+    """summary_json's tensor rows as json.dumps writes them (same keys, order, separators and escapes)."""
+    string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses, in C
+    ints: dict[tuple[int, ...], str] = {}  # "4, 4" for (4, 4): shapes and strides repeat
+    texts: dict[str, str] = {}  # dtypes and devices, escaped once
+    rows = []
+    for key, t in tensors.items():
+        shape, stride, storage, dtype = t.shape, t.stride, t.storage, t.dtype
+        shape_text = ints.get(shape)
+        if shape_text is None:
+            shape_text = ints[shape] = ", ".join(map(str, shape))
+        stride_text = ints.get(stride)
+        if stride_text is None:
+            stride_text = ints[stride] = ", ".join(map(str, stride))
+        dtype_text = texts.get(dtype) or texts.setdefault(dtype, string(dtype))
+        device_text = texts.get(storage.device) or texts.setdefault(storage.device, string(storage.device))
+        rows.append(
+            f'{{"key": {string(key)}, "dtype": {dtype_text}, "shape": [{shape_text}], "stride": [{stride_text}], '
+            f'"nbytes": {prod(shape) * itemsize(dtype)}, "device": {device_text}, "storage": {string(storage.key)}, '
+            f'"parameter": {"true" if t.is_parameter else "false"}}}'
+        )
+    return rows
 
 
 def all_stats(ckpt: Checkpoint, device: str) -> dict[str, Any]:

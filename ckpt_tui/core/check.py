@@ -2,8 +2,20 @@
 
 The model is built on the target device (meta: nothing allocated), its state dict compared with the checkpoint's
 (after the same key rules as convert): missing and unexpected keys, shape and dtype mismatches, tied parameters
-the checkpoint would pull apart, buffers left uninitialised. On a real device the tensors are then really loaded
-(`load_state_dict`), and `forward` runs one pass on random input and fails on NaN/Inf.
+the checkpoint would pull apart, buffers left uninitialised. Every floating tensor the model would receive is read
+chunk by chunk for NaN/Inf (on meta too: the values are in the file). On a real device the tensors are then really
+loaded (`load_state_dict`), and `forward` runs one pass on random input and fails on NaN/Inf.
+
+What counts as loaded follows the libraries that load these files, so that PASS means they load it too:
+- tied parameters (one Parameter under several names, found by identity in `named_parameters(remove_duplicate=
+  False)`, which works on meta where `data_ptr` does not) need one of their names in the checkpoint, as
+  `from_pretrained` and `safetensors.torch.load_model` do; a safetensors file's `{alias: kept}` metadata is
+  honoured by the reader. transformers' `_tied_weights_keys` is not consulted: transformers 5 declares it even
+  when `tie_word_embeddings=False`, and then `from_pretrained` reports the missing name as missing too.
+- checkpoint keys naming a non-persistent buffer of the model (BERT's `embeddings.position_ids` in older files)
+  are reported, not failed: transformers ignores them.
+- `--no-strict` tolerates missing/unexpected keys and dtype changes, but never a load that matched less than
+  MIN_MATCHED (reports.py: half) of the model's keys (and at least one): a check that loaded nothing does not pass.
 """
 
 from __future__ import annotations
@@ -16,8 +28,9 @@ from ckpt_tui.core.compare import compare_pair
 from ckpt_tui.core.keys import explain_key_mismatch, rename_keys
 from ckpt_tui.core.layout import state_dict_at
 from ckpt_tui.core.user_model import build_model
+from ckpt_tui.dtypes import COMPLEX, FLOATING
 from ckpt_tui.model import Checkpoint, TensorInfo
-from ckpt_tui.reports import ForwardResult, KeyRules, LoadReport, Mismatch
+from ckpt_tui.reports import ForwardResult, KeyRules, LoadReport, Mismatch, NonFinite
 
 
 def check_loads(
@@ -31,6 +44,7 @@ def check_loads(
     rules: KeyRules | None = None,
     forward: tuple[tuple[int, ...], str] | None = None,
     paths: Sequence[str] = (),
+    allow_nonfinite: bool = False,
 ) -> LoadReport:
     """The Python API (`from ckpt_tui import check_loads`): raises CkptError for bad input, else a report."""
     from ckpt_tui.core.devices import torch_device
@@ -42,8 +56,10 @@ def check_loads(
     tensors = rename_keys(tensors, rules or KeyRules())
     module = build_model(model, kwargs or {}, target, paths)
     expected = module.state_dict(keep_vars=True)
-    missing = tuple(k for k in expected if k not in tensors)
-    unexpected = tuple(k for k in tensors if k not in expected)
+    tied = _tied_fills(module, expected, tensors)
+    non_persistent = {name for name, _ in module.named_buffers() if name not in expected}
+    missing = tuple(k for k in expected if k not in tensors and k not in dict(tied))
+    unexpected = tuple(k for k in tensors if k not in expected and k not in non_persistent)
     common = [k for k in expected if k in tensors]
     shapes = tuple(
         Mismatch(k, str(list(tensors[k].shape)), str(list(expected[k].shape)))
@@ -55,20 +71,27 @@ def check_loads(
         for k in common
         if str(expected[k].dtype).removeprefix("torch.") != tensors[k].dtype
     )
+    nonfinite, checked = _nonfinite({k: tensors[k] for k in common})
     report = LoadReport(
         ckpt.path,
         model,
         str(target),
         strict,
-        located.label,
+        located.path,
         len(common),
+        len(expected),
         missing,
         unexpected,
         shapes,
         dtypes,
-        _tie_conflicts(module, tensors),
+        *_tie_conflicts(module, tensors),
+        tied,
+        tuple(k for k in tensors if k in non_persistent),
         _uninitialised(module, target),
-        hint=explain_key_mismatch(unexpected, missing, ("unexpected keys", "missing keys")),
+        nonfinite,
+        checked,
+        allow_nonfinite,
+        hint=explain_key_mismatch(unexpected, missing, ("unexpected keys", "missing keys"), right_is_fixed=True),
     )
     if target.type != "meta":
         report = _load(report, module, tensors, {m.key for m in shapes}, target)
@@ -77,17 +100,54 @@ def check_loads(
     return report
 
 
-def _tie_conflicts(module: Any, tensors: dict[str, TensorInfo]) -> tuple[tuple[str, ...], ...]:
-    """Groups of names the model ties (one Parameter) whose values differ in the checkpoint."""
+def _tie_groups(module: Any) -> list[list[str]]:
+    """Names sharing one Parameter object (identity, so meta models count too), two names or more."""
     groups: dict[int, list[str]] = {}
     for name, param in module.named_parameters(remove_duplicate=False):
         groups.setdefault(id(param), []).append(name)
-    conflicts = []
-    for names in groups.values():
+    return [names for names in groups.values() if len(names) > 1]
+
+
+def _tied_fills(module: Any, expected: dict[str, Any], tensors: dict[str, TensorInfo]) -> tuple[tuple[str, str], ...]:
+    """(absent key, present key) for each model key the file leaves out but fills through a tie."""
+    fills = []
+    for names in _tie_groups(module):
         present = [n for n in names if n in tensors]
-        if len(present) > 1 and any(not _same(tensors[present[0]], tensors[n]) for n in present[1:]):
-            conflicts.append(tuple(present))
-    return tuple(conflicts)
+        if present:
+            fills += [(n, present[0]) for n in names if n not in tensors and n in expected]
+    return tuple(fills)
+
+
+def _nonfinite(tensors: dict[str, TensorInfo]) -> tuple[tuple[NonFinite, ...], int]:
+    """NaN/Inf counts of every floating tensor with data (each storage view read once), and how many were read."""
+    from ckpt_tui.core.stats import non_finite_counts
+
+    seen: dict[tuple[object, ...], tuple[int, int]] = {}
+    found = []
+    for key, info in tensors.items():
+        if info.dtype not in FLOATING | COMPLEX or info.device == "meta":
+            continue
+        s = info.storage
+        identity = (s.file, s.key, s.member, s.offset, info.storage_offset, info.shape, info.stride, info.dtype)
+        if identity not in seen:
+            seen[identity] = non_finite_counts(info)
+        nan, inf = seen[identity]
+        if nan or inf:
+            found.append(NonFinite(key, nan, inf))
+    return tuple(found), len(seen)
+
+
+def _tie_conflicts(module: Any, tensors: dict[str, TensorInfo]) -> tuple[tuple[tuple[str, ...], ...], int]:
+    """Groups of names the model ties (one Parameter) whose values differ in the checkpoint, and how many groups
+    have two names or more in it (the ones there is something to compare in)."""
+    conflicts, compared = [], 0
+    for names in _tie_groups(module):
+        present = [n for n in names if n in tensors]
+        if len(present) > 1:
+            compared += 1
+            if any(not _same(tensors[present[0]], tensors[n]) for n in present[1:]):
+                conflicts.append(tuple(present))
+    return tuple(conflicts), compared
 
 
 def _same(a: TensorInfo, b: TensorInfo) -> bool:
@@ -113,7 +173,7 @@ def _load(report: LoadReport, module: Any, tensors: dict[str, TensorInfo], skip:
         module.load_state_dict(state, strict=False)
     except Exception as e:  # noqa: BLE001 - a model's own load hooks may raise anything
         return replace(report, load_error=f"{type(e).__name__}: {str(e).splitlines()[0][:300]}")
-    return replace(report, loaded=True)
+    return replace(report, loaded=True, loaded_count=len(state))
 
 
 def _with_forward(report: LoadReport, module: Any, forward: tuple[tuple[int, ...], str], target: Any) -> LoadReport:

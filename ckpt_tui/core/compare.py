@@ -96,6 +96,7 @@ class _Sums:
     def __init__(self) -> None:
         self.mismatched, self.max_abs, self.sum_abs, self.max_rel = 0, 0.0, 0.0, 0.0
         self.dd, self.aa, self.bb, self.ab, self.counted = 0.0, 0.0, 0.0, 0.0, 0
+        self.nonfinite = [0, 0, 0, 0]  # NaN introduced, removed; Inf introduced, removed
 
     def add(self, a: TensorInfo, b: TensorInfo, raw_x: Any, raw_y: Any, rtol: float, atol: float) -> None:
         import numpy as np
@@ -112,12 +113,21 @@ class _Sums:
                 d = np.where(equal, 0.0, np.abs(x - y))
                 close = equal | (d <= atol + rtol * np.abs(y))
         self.mismatched += int(np.count_nonzero(~close))
+        if x.dtype.kind in "fc":
+            self._add_nonfinite(x, y)
         self._add_errors(d, np.abs(y))
         both = np.isfinite(x) & np.isfinite(y)
         fx, fy = x[both], y[both]
         self.aa += float(np.vdot(fx, fx).real)
         self.bb += float(np.vdot(fy, fy).real)
         self.ab += float(np.vdot(fy, fx).real)
+
+    def _add_nonfinite(self, x: np.ndarray, y: np.ndarray) -> None:
+        import numpy as np
+
+        nan_x, nan_y, inf_x, inf_y = np.isnan(x), np.isnan(y), np.isinf(x), np.isinf(y)
+        for i, count in enumerate((nan_y & ~nan_x, nan_x & ~nan_y, inf_y & ~inf_x, inf_x & ~inf_y)):
+            self.nonfinite[i] += int(np.count_nonzero(count))
 
     def _add_errors(self, d: np.ndarray, magnitude: np.ndarray) -> None:
         import numpy as np
@@ -138,7 +148,9 @@ class _Sums:
         rel_l2 = math.sqrt(self.dd) / math.sqrt(self.aa) if self.aa else (0.0 if self.dd == 0 else math.inf)
         cosine = self.ab / math.sqrt(self.aa * self.bb) if self.aa and self.bb else None
         mean_abs = self.sum_abs / self.counted if self.counted else 0.0
-        return PairMetrics(numel, self.mismatched, self.max_abs, mean_abs, self.max_rel, rel_l2, cosine, False)
+        return PairMetrics(
+            numel, self.mismatched, self.max_abs, mean_abs, self.max_rel, rel_l2, cosine, False, *self.nonfinite
+        )
 
 
 def _raw_chunks(raw_a: Any, raw_b: Any) -> Iterator[tuple[Any, Any]]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from math import prod
 
+from ckpt_tui.dtypes import itemsize
 from ckpt_tui.model import TensorInfo
 
 
@@ -21,28 +23,36 @@ class TensorGroup:
     def name(self) -> str:
         return self.prefix.rpartition(".")[2]
 
-    @cached_property
+    @property
     def numel(self) -> int:
-        return sum(info.numel for _, info in self.items)
+        return self._totals[0]
+
+    @property
+    def nbytes(self) -> int:
+        return self._totals[1]
 
     @cached_property
-    def nbytes(self) -> int:
-        return sum(info.nbytes for _, info in self.items)
+    def _totals(self) -> tuple[int, int]:
+        """(elements, bytes) in one lean pass: a group label needs both, over up to every tensor."""
+        numel_by_dtype: dict[str, int] = {}
+        for _, info in self.items:
+            numel_by_dtype[info.dtype] = numel_by_dtype.get(info.dtype, 0) + prod(info.shape)
+        return sum(numel_by_dtype.values()), sum(n * itemsize(d) for d, n in numel_by_dtype.items())
 
     def children(self) -> list[TensorGroup | TensorInfo]:
         """Sub-groups and tensors one level down, in order of first appearance."""
         start = len(self.prefix) + 1 if self.prefix else 0
         order: dict[str, list[tuple[str, TensorInfo]] | TensorInfo] = {}
         leaves: list[TensorInfo] = []
-        for key, info in self.items:
-            head, dot, _ = key[start:].partition(".")
+        for item in self.items:  # the item tuples are reused: no new objects per tensor for the GC to track
+            head, dot, _ = item[0][start:].partition(".")
             if not dot:
-                leaves.append(info)
-                order.setdefault("\0" + head, info)
+                leaves.append(item[1])
+                order.setdefault("\0" + head, item[1])
             else:
                 bucket = order.setdefault(head, [])
                 if isinstance(bucket, list):
-                    bucket.append((key, info))
+                    bucket.append(item)
         out: list[TensorGroup | TensorInfo] = []
         for head, value in order.items():
             if isinstance(value, list):

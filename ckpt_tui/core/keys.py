@@ -2,6 +2,12 @@
 
 Shared by convert, diff and check, so that the same flags mean the same thing everywhere. Rules are applied in
 order: strip, rename, add. Two keys that end up with one name are an error that lists them.
+
+`module.` (DataParallel/DDP) and any `--strip-prefix` are removed at the START of a key only, once, as
+`torch.nn.modules.utils.consume_prefix_in_state_dict_if_present` does: a submodule really named `module`
+(`encoder.module.weight`) keeps its name. The names torch itself reserves for its wrappers (`_orig_mod.` from
+torch.compile, `_fsdp_wrapped_module.`, `_checkpoint_wrapped_module.`) sit wherever the wrapped submodule sits, so
+they are removed as a whole path component anywhere (FSDP's own `clean_tensor_name` does the same).
 """
 
 from __future__ import annotations
@@ -11,10 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from ckpt_tui.errors import UsageError
-from ckpt_tui.reports import KeyRules, strip_component
+from ckpt_tui.reports import RESERVED_WRAPPERS, KeyRules, strip_component
 
 MODULE_PREFIX = "module."
-WRAPPER_PREFIXES = ("module.", "_orig_mod.", "_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
+WRAPPER_PREFIXES = (MODULE_PREFIX, *RESERVED_WRAPPERS)
 
 V = TypeVar("V")
 
@@ -41,6 +47,11 @@ def make_rules(
     return KeyRules(tuple(strip), tuple(renames), add_prefix)
 
 
+def carries(key: str, prefix: str) -> bool:
+    """Whether `strip_component` would remove `prefix` from `key`."""
+    return key.startswith(prefix) or (prefix in RESERVED_WRAPPERS and "." + prefix in key)
+
+
 def rename_keys(items: Mapping[str, V], rules: KeyRules) -> dict[str, V]:
     """`items` with keys rewritten; raises UsageError listing every group of keys that collide."""
     if rules.is_identity:
@@ -65,21 +76,41 @@ def wrapper_prefixes(keys: Iterable[str]) -> dict[str, int]:
         if "mod" not in key:  # every wrapper prefix contains it: skips most keys of big checkpoints
             continue
         for prefix in WRAPPER_PREFIXES:
-            if key.startswith(prefix) or "." + prefix in key:
+            if carries(key, prefix):
                 counts[prefix] = counts.get(prefix, 0) + 1
     return counts
 
 
 def explain_key_mismatch(
-    left: Sequence[str], right: Sequence[str], labels: tuple[str, str] = ("keys only in A", "keys only in B")
+    left: Sequence[str],
+    right: Sequence[str],
+    labels: tuple[str, str] = ("keys only in A", "keys only in B"),
+    right_is_fixed: bool = False,
 ) -> str | None:
-    """A one-line hint when a wrapper prefix on one side explains the keys missing on the other."""
+    """A one-line hint when a prefix on all the keys of one side explains the keys missing on the other: a wrapper's
+    (`module.`, `_orig_mod.`, ...) or one shared first component (Lightning's `model.`/`net.`). `right_is_fixed`:
+    rules cannot rename the right side (check's model keys), so a prefix there is added to the left instead."""
     for keys, others, label in ((left, right, labels[0]), (right, left, labels[1])):
-        if not keys:
+        prefix = _explaining_prefix(keys, others)
+        if prefix is None:
             continue
-        for prefix in WRAPPER_PREFIXES:
-            carrying = [k for k in keys if k.startswith(prefix) or "." + prefix in k]
-            if len(carrying) == len(keys) and {strip_component(k, prefix) for k in keys} & set(others):
-                flag = "--strip-module" if prefix == MODULE_PREFIX else "--strip-wrappers"
-                return f"all {len(keys)} {label} carry '{prefix}' — use {flag}"
+        if keys is right and right_is_fixed:
+            return f"all {len(keys)} {label} carry '{prefix}' — use --add-prefix {prefix}"
+        flag = {MODULE_PREFIX: "--strip-module"}.get(prefix, "--strip-wrappers")
+        if prefix not in WRAPPER_PREFIXES:
+            flag = f"--strip-prefix {prefix}"
+        return f"all {len(keys)} {label} carry '{prefix}' — use {flag}"
+    return None
+
+
+def _explaining_prefix(keys: Sequence[str], others: Sequence[str]) -> str | None:
+    if not keys:
+        return None
+    other_set = set(others)
+    for prefix in WRAPPER_PREFIXES:
+        if all(carries(k, prefix) for k in keys) and {strip_component(k, prefix) for k in keys} & other_set:
+            return prefix
+    first = keys[0].split(".", 1)[0] + "."
+    if len(keys) > 1 and all(k.startswith(first) for k in keys) and {k[len(first) :] for k in keys} & other_set:
+        return first
     return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ckpt_tui.errors import UsageError
-from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Key, Kind, Marker, TensorInfo, tensor_count, walk
+from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Key, Kind, Marker, TensorInfo, tensor_count
 from ckpt_tui.reports import Located
 
 STATE_DICT_KEYS = (
@@ -21,14 +21,25 @@ STATE_DICT_KEYS = (
 )
 OPTIMIZER_KEYS = ("optimizer", "optimizer_state_dict", "optimizer_state", "optim", "opt", "optimizer_states")
 SCHEDULER_KEYS = ("scheduler", "lr_scheduler", "scheduler_state_dict", "lr_schedulers", "schedulers")
+_MODULE_STATE = str(Marker.MODULE_STATE)  # compared with every key of a walk: a plain str
 
 
 def tensors_under(entry: Entry) -> dict[str, TensorInfo]:
-    """Tensors below `entry` with dotted keys relative to it (a pickled module's own fields excluded)."""
+    """Tensors below `entry` with dotted keys relative to it (a pickled module's own fields excluded).
+
+    `walk`, with the dotted key built as it goes (not joined per entry): this runs over 100k-tensor state dicts."""
     out: dict[str, TensorInfo] = {}
-    for path, e in walk(entry):
-        if e.kind is Kind.TENSOR and Marker.MODULE_STATE not in path:
-            out[".".join(map(str, path))] = e.value  # type: ignore[assignment]
+    if entry.kind is Kind.TENSOR:
+        out[""] = entry.value  # type: ignore[assignment]
+    seen = {id(entry)}
+    stack = [(str(k), e, k == _MODULE_STATE) for k, e in reversed(entry.children)]
+    while stack:
+        key, e, hidden = stack.pop()  # hidden: Marker.MODULE_STATE is on the path
+        if e.kind is Kind.TENSOR and not hidden:
+            out[key] = e.value  # type: ignore[assignment]
+        if e.children and id(e) not in seen:
+            seen.add(id(e))
+            stack.extend([(f"{key}.{k}", c, hidden or k == _MODULE_STATE) for k, c in reversed(e.children)])
     return out
 
 
@@ -95,7 +106,6 @@ def find_schedulers(ckpt: Checkpoint) -> list[Located]:
 
 def detect_framework(ckpt: Checkpoint) -> str:
     root = ckpt.root
-    names = {str(k) for k, _ in root.children}
     labels = {
         CheckpointFormat.SAFETENSORS: "safetensors weights",
         CheckpointFormat.DCP: "torch.distributed.checkpoint directory",
@@ -107,12 +117,15 @@ def detect_framework(ckpt: Checkpoint) -> str:
     if CheckpointFormat(ckpt.format).is_sharded:
         return f"{ckpt.format.replace('-', ' ')} set"
     if ckpt.format == CheckpointFormat.DIRECTORY:
+        names = {str(k) for k, _ in root.children}
         if "trainer_state" in names:
             return "Hugging Face Trainer checkpoint"
         if any(n.startswith("random_states") for n in names):
             return "accelerate save_state directory"
         return "training directory"
-    if "pytorch-lightning_version" in names or {"state_dict", "optimizer_states", "loops"} <= names:
+    # child() finds keys by their string form, like a set of str(key) would (its index is built once, then reused)
+    lightning = ("state_dict", "optimizer_states", "loops")
+    if root.child("pytorch-lightning_version") is not None or all(root.child(n) is not None for n in lightning):
         return "PyTorch Lightning checkpoint"
     if root.kind is Kind.OPAQUE and root.child(Marker.MODULE_STATE) is not None:
         return f"whole pickled module ({root.type_name})"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.core.decode import decode_chunk
 from ckpt_tui.core.tensors import drop_pages, read_array
-from ckpt_tui.dtypes import COMPLEX
+from ckpt_tui.dtypes import COMPLEX, FLOATING
 from ckpt_tui.errors import Cancelled
 from ckpt_tui.model import TensorInfo
 from ckpt_tui.reports import Histogram, Progress, TensorStats
@@ -90,6 +90,24 @@ def compute_stats(
             progress(done, info.numel)
     histogram = _histogram(info, array, acc, bins, cancel) if acc.count else None
     return finish(info, acc, histogram, _preview(info, array))
+
+
+def non_finite_counts(info: TensorInfo, device: str = "cpu", cancel: threading.Event | None = None) -> tuple[int, int]:
+    """(NaN, Inf) counts of one tensor: one chunked pass, no histogram and no preview (check, the audit's --stats).
+    On the CPU an all-finite chunk costs one float64 sum; only a chunk whose sum is not finite is counted."""
+    import numpy as np
+
+    if device != "cpu":
+        stats = compute_stats(info, device, cancel=cancel)
+        return stats.nan_count, stats.inf_count
+    if info.dtype not in FLOATING | COMPLEX or info.numel == 0 or info.device == "meta":
+        return 0, 0
+    nan = inf = 0
+    for _, chunk in _chunks(info, read_array(info), cancel):
+        if not math.isfinite(float(np.sum(chunk, dtype=np.float64))):
+            nan += int(np.count_nonzero(np.isnan(chunk)))
+            inf += int(np.count_nonzero(np.isinf(chunk)))
+    return nan, inf
 
 
 def _chunks(info: TensorInfo, array: Any, cancel: threading.Event | None) -> Iterator[tuple[int, np.ndarray]]:

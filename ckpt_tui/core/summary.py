@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from math import prod
 
 from ckpt_tui.core.keys import wrapper_prefixes
 from ckpt_tui.core.layout import detect_framework, find_optimizers, find_schedulers, find_state_dict, tensors_under
@@ -20,12 +21,11 @@ TOP_LEVEL_SHOWN = 200
 
 
 def summarize(ckpt: Checkpoint) -> Summary:
-    by_dtype: Counter[str] = Counter()
-    elements = 0
-    for t in ckpt.tensors.values():  # one pass: this runs over every tensor of 100k-tensor files
-        n = t.numel
-        elements += n
-        by_dtype[t.dtype] += n * itemsize(t.dtype)
+    numel_by_dtype: dict[str, int] = {}
+    for t in ckpt.tensors.values():  # one pass, kept lean: this runs over every tensor of 100k-tensor files
+        numel_by_dtype[t.dtype] = numel_by_dtype.get(t.dtype, 0) + prod(t.shape)
+    elements = sum(numel_by_dtype.values())
+    by_dtype = Counter({dtype: n * itemsize(dtype) for dtype, n in numel_by_dtype.items()})
     state_dict = find_state_dict(ckpt)
     model_tensors = (ckpt.tensors if not state_dict.path else tensors_under(state_dict.entry)) if state_dict else {}
     notices = shared_storage_notices(ckpt.tensors) + prefix_notices(ckpt.path, list(model_tensors))
@@ -50,10 +50,13 @@ def summarize(ckpt: Checkpoint) -> Summary:
 
 def shared_storage_notices(tensors: dict[str, TensorInfo]) -> list[Notice]:
     """One notice per storage that backs more than one tensor key (tied weights, views)."""
+    # storage keys used more than once, counted first: no object per tensor (100k-tensor files share almost none)
+    uses = Counter(info.storage.key for info in tensors.values())
+    shared = {key for key, n in uses.items() if n > 1 and key}  # meta tensors (no key) share nothing
     users: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
-    for key, info in tensors.items():
+    for key, info in tensors.items() if shared else ():
         s = info.storage
-        if s.key:  # meta tensors have no storage to share
+        if s.key in shared:
             users[(s.file, s.key, s.member)].append(key)
     out = []
     for keys in users.values():

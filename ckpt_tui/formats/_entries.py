@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +57,81 @@ SPARSE_PARTS = {
 ToStorage = Callable[[StorageRef], Storage]
 
 
+def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...] | None:
+    """The slot setters of a frozen slots dataclass whose fields are exactly `names`, in order; None otherwise."""
+    if tuple(f.name for f in dataclasses.fields(cls)) != names or "__slots__" not in cls.__dict__:
+        return None
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+# A frozen dataclass's generated __init__ sets each field through object.__setattr__: twice as slow as the slot
+# setters, and these two run for every tensor. If the model's fields ever change, the plain classes are used.
+_INFO_FIELDS = ("key", "dtype", "shape", "stride", "storage", "storage_offset", "requires_grad", "is_parameter")
+_INFO_SET = _setters(TensorInfo, (*_INFO_FIELDS, "quantization"))
+_ENTRY_SET = _setters(Entry, ("kind", "type_name", "value", "children", "attrs", "_index"))
+_STORAGE_SET = _setters(Storage, ("file", "key", "dtype", "numel", "device", "member", "offset"))
+
+
+def make_storage(
+    file: str, key: str, dtype: str, numel: int, device: str = "cpu", member: str | None = None, offset: int = 0
+) -> Storage:
+    """`Storage(...)`, as fast as `_tensor_info` (readers make one per tensor)."""
+    if _STORAGE_SET is None:
+        return Storage(file, key, dtype, numel, device, member, offset)
+    storage = object.__new__(Storage)
+    s_file, s_key, s_dtype, s_numel, s_device, s_member, s_offset = _STORAGE_SET
+    s_file(storage, file)
+    s_key(storage, key)
+    s_dtype(storage, dtype)
+    s_numel(storage, numel)
+    s_device(storage, device)
+    s_member(storage, member)
+    s_offset(storage, offset)
+    return storage
+
+
+def _tensor_info(
+    key: str,
+    dtype: str,
+    shape: tuple[int, ...],
+    stride: tuple[int, ...],
+    storage: Storage,
+    offset: int,
+    requires_grad: bool,
+    parameter: bool,
+    quantization: Quantization | None,
+) -> TensorInfo:
+    if _INFO_SET is None:
+        return TensorInfo(key, dtype, shape, stride, storage, offset, requires_grad, parameter, quantization)
+    info = object.__new__(TensorInfo)
+    s_key, s_dtype, s_shape, s_stride, s_storage, s_offset, s_grad, s_param, s_quant = _INFO_SET
+    s_key(info, key)
+    s_dtype(info, dtype)
+    s_shape(info, shape)
+    s_stride(info, stride)
+    s_storage(info, storage)
+    s_offset(info, offset)
+    s_grad(info, requires_grad)
+    s_param(info, parameter)
+    s_quant(info, quantization)
+    return info
+
+
+def _tensor_entry(info: TensorInfo) -> Entry:
+    """Entry(Kind.TENSOR, "torch.Tensor", info)"""
+    if _ENTRY_SET is None:
+        return Entry(Kind.TENSOR, "torch.Tensor", info)
+    entry = object.__new__(Entry)
+    s_kind, s_type, s_value, s_children, s_attrs, s_index = _ENTRY_SET
+    s_kind(entry, Kind.TENSOR)
+    s_type(entry, "torch.Tensor")
+    s_value(entry, info)
+    s_children(entry, ())
+    s_attrs(entry, ())
+    s_index(entry, None)
+    return entry
+
+
 class EntryBuilder:
     """Builds `Entry` trees; an object reachable twice becomes one shared `Entry` (memo bombs stay linear)."""
 
@@ -65,6 +141,11 @@ class EntryBuilder:
         self._memo: dict[int, tuple[Entry, Any]] = {}
         self._active: set[int] = set()
         self.notes: set[str] = set()
+        # Checkpoint.tensors, gathered while building (its walk costs as much again on 100k tensors); None where
+        # the tree is not a plain nesting of containers (tensors in pickled attributes, bare storages, a tensor
+        # at the root, an empty first key): Checkpoint.tensors then walks the tree
+        self.tensors: dict[str, TensorInfo] | None = {}
+        self._in_attrs = 0
 
     def build(self, obj: Any, path: tuple[Key, ...] = ()) -> Entry:
         if isinstance(obj, PRIMITIVES):
@@ -72,6 +153,7 @@ class EntryBuilder:
                 return Entry(Kind.VALUE, "int", huge_int_text(obj))
             return Entry(Kind.VALUE, type(obj).__name__, obj)
         if type(obj) is RawTensor:  # a leaf, never part of a cycle: no memo needed (the common case, made fast)
+            self.tensors = None
             return Entry(Kind.TENSOR, "torch.Tensor", self._tensor(obj, path))
         if len(path) > MAX_DEPTH:
             raise InvalidCheckpointError(f"objects nested deeper than {MAX_DEPTH} levels", self._path)
@@ -90,11 +172,17 @@ class EntryBuilder:
 
     def _convert(self, obj: Any, path: tuple[Key, ...]) -> Entry:
         if isinstance(obj, RawTensor):
+            self.tensors = None
             return Entry(Kind.TENSOR, "torch.Tensor", self._tensor(obj, path))
         if isinstance(obj, StorageRef):
+            self.tensors = None
             return self._bare_storage(obj, path)
         if isinstance(obj, OpaqueDict):
-            attrs = self._items(obj.attrs.items(), path)
+            self._in_attrs += 1
+            try:
+                attrs = self._items(obj.attrs.items(), path)
+            finally:
+                self._in_attrs -= 1
             return Entry(Kind.MAPPING, obj.qualname, None, self._items(obj.items(), path), attrs)
         if type(obj) is dict:
             return Entry(Kind.MAPPING, "dict", None, self._items(obj.items(), path))
@@ -106,10 +194,34 @@ class EntryBuilder:
 
     def _items(self, pairs: Any, path: tuple[Key, ...]) -> tuple[tuple[Key, Entry], ...]:
         out = []
+        prefix = ".".join(map(str, path)) + "." if path else ""  # tensor keys: the dotted path
+        tensors = self.tensors
+        if tensors is not None and path and path[0] == "":  # see __init__
+            tensors = self.tensors = None
         for k, v in pairs:
-            key = k if type(k) is str else _key(k)
-            out.append((key, self.build(v, (*path, key))))
+            key = k if type(k) is str else self._key(k)
+            if type(v) is RawTensor:  # the common case, inlined: a state dict's values
+                info = self._tensor(v, path, prefix + (key if type(key) is str else str(key)))
+                out.append((key, _tensor_entry(info)))
+                if tensors is not None:
+                    if self._in_attrs:  # a tensor in pickled attributes (which the walk does not visit)
+                        tensors = self.tensors = None
+                    else:
+                        if info.key in tensors and tensors[info.key] != info:
+                            raise colliding_keys(info.key, self._path)
+                        tensors[info.key] = info
+            else:
+                out.append((key, self.build(v, (*path, key))))
         return tuple(out)
+
+    def _key(self, key: Any) -> Key:
+        """A key that is not a string; a tuple nested past MAX_KEY_DEPTH is refused here too, as the pure-Python
+        unpickler refuses it (the C unpickler, on its deep stack, built it)."""
+        try:
+            check_key_depth(key)
+        except pickle.UnpicklingError as e:
+            raise InvalidCheckpointError(str(e), self._path) from None
+        return _key(key)
 
     def _value(self, obj: Any, path: tuple[Key, ...]) -> Entry:
         if isinstance(obj, DType):
@@ -121,7 +233,8 @@ class EntryBuilder:
         if isinstance(obj, Layout | QScheme):
             return Entry(Kind.VALUE, f"torch.{type(obj).__name__.lower()}", f"torch.{obj.name}")
         if isinstance(obj, NumpyScalar):
-            return Entry(Kind.VALUE, f"numpy.{_numpy_name(obj.dtype)}", obj.value)
+            origin = GlobalRef(obj.module, "scalar")
+            return Entry(Kind.VALUE, f"numpy.{_numpy_name(obj.dtype)}", obj.value, origin=origin)
         if isinstance(obj, NumpyArray):
             return self._array(obj, path)
         if isinstance(obj, NumpyDType):
@@ -142,7 +255,8 @@ class EntryBuilder:
         if isinstance(arr.data, tuple):  # an object array: its items were unpickled like anything else
             items = self._items(enumerate(arr.data), path)
             return Entry(Kind.SEQUENCE, "numpy.ndarray[object]", None, items)
-        return Entry(Kind.VALUE, "numpy.ndarray", ArrayValue(dtype, arr.shape, bytes(arr.data), arr.fortran))
+        value = ArrayValue(dtype, arr.shape, bytes(arr.data), arr.fortran)
+        return Entry(Kind.VALUE, "numpy.ndarray", value, origin=GlobalRef(arr.module, "_reconstruct"))
 
     def _opaque(self, obj: Opaque, path: tuple[Key, ...]) -> Entry:
         state = obj.state
@@ -178,28 +292,44 @@ class EntryBuilder:
         pairs.append((Marker.MODULE_STATE.value, rest))
         return Entry(Kind.OPAQUE, recipe.cls.qualname, recipe, self._items(pairs, path))
 
-    def _tensor(self, raw: RawTensor, path: tuple[Key, ...]) -> TensorInfo:
-        key = ".".join(map(str, path))
-        if raw.dtype not in ITEMSIZE:
-            raise InvalidCheckpointError(f"tensor '{key}' has unknown dtype {raw.dtype!r}", self._path)
-        storage = (
-            self._storage(raw.storage, raw.dtype) if raw.storage else Storage(self._path, "", raw.dtype, 0, "meta")
-        )
-        info = TensorInfo(
+    def _tensor(self, raw: RawTensor, path: tuple[Key, ...], key: str | None = None) -> TensorInfo:
+        """The TensorInfo of `raw` at `path`, or under the dotted `key` (a child's: `path` is its parent's)."""
+        ref, offset, shape, stride, dtype, requires_grad, parameter, quantization, subclass = raw
+        if key is None:
+            key = ".".join(map(str, path))
+        if dtype not in ITEMSIZE:
+            raise InvalidCheckpointError(f"tensor '{key}' has unknown dtype {dtype!r}", self._path)
+        if ref is None:
+            storage = Storage(self._path, "", dtype, 0, "meta")
+        else:
+            storage = self._to_storage(ref)
+            if storage.dtype != dtype:  # a typed storage read through a view of another dtype
+                storage = self._storage(ref, dtype)
+        info = _tensor_info(
             key,
-            raw.dtype,
-            raw.shape,
-            raw.stride,
+            dtype,
+            shape,
+            stride,
             storage,
-            raw.offset,
-            raw.requires_grad,
-            raw.parameter,
-            _quantization(raw.quantization),
+            offset,
+            requires_grad,
+            parameter,
+            _quantization(quantization) if quantization else None,
         )
-        _validate(info, self._path, meta=raw.storage is None)
-        if raw.subclass:
-            self.notes.add(f"tensor subclass {raw.subclass} is shown as a plain tensor")
-        if raw.quantization:
+        end = offset + 1  # what _validate accepts, checked quickly; anything else goes to _validate
+        if len(shape) == len(stride) and offset >= 0:
+            for n, s in zip(shape, stride, strict=True):
+                if n <= 0 or s < 0:  # an empty tensor (extent 0) or a bad stride
+                    end = -1
+                    break
+                end += (n - 1) * s
+        else:
+            end = -1
+        if not 0 < end <= storage.numel:
+            _validate(info, self._path, meta=ref is None)
+        if subclass:
+            self.notes.add(f"tensor subclass {subclass} is shown as a plain tensor")
+        if quantization:
             self.notes.add("quantized tensors are shown with their integer storage and quantizer")
         return info
 
@@ -256,6 +386,16 @@ def _key(key: Any) -> Key:
     if isinstance(key, Opaque):
         return f"<{key.qualname}>"
     return f"<{type(key).__name__}>"
+
+
+def colliding_keys(key: str, path: str) -> InvalidCheckpointError:
+    """Two tensors whose dotted keys collide ({1: a, "1": b}, or {"a.b": a, "a": {"b": b}}): torch.load returns
+    both, and a flat view would silently show (and diff) only one of them."""
+    return InvalidCheckpointError(
+        f"two tensors read as '{key}' (keys such as 1 and '1', or 'a.b' and a → b); refusing rather than "
+        "showing one of them",
+        path,
+    )
 
 
 def _hashable_keys(pairs: list[tuple[Any, Any]]) -> bool:

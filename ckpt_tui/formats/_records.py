@@ -56,6 +56,7 @@ class RawSparse(NamedTuple):
 class NumpyScalar(NamedTuple):
     dtype: str
     value: object
+    module: str = "numpy.core.multiarray"  # the module of the `scalar` global, as the file named it
 
 
 class Opaque:

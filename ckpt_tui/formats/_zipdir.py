@@ -95,13 +95,14 @@ def _directory_bytes(path: str, f: IO[bytes], size: int) -> tuple[int, bytes]:
         at = size - tail_len + end - END64_LOCATOR.size
         f.seek(max(at, 0))
         sig, _, end64, _ = END64_LOCATOR.unpack(f.read(END64_LOCATOR.size))
-        if sig != b"PK\x06\x07" or end64 + END64.size > size:
+        if sig == b"PK\x06\x07" and end64 + END64.size <= size:
+            f.seek(end64)
+            fields = END64.unpack(f.read(END64.size))
+            if fields[0] != b"PK\x06\x06":
+                raise UnreadableError("corrupt zip64: bad end-of-directory record", path)
+            count, cd_size, cd_offset = fields[7], fields[8], fields[9]
+        elif U32 in (cd_size, cd_offset):
             raise UnreadableError("corrupt zip64: its end-of-directory locator is missing", path)
-        f.seek(end64)
-        fields = END64.unpack(f.read(END64.size))
-        if fields[0] != b"PK\x06\x06":
-            raise UnreadableError("corrupt zip64: bad end-of-directory record", path)
-        count, cd_size, cd_offset = fields[7], fields[8], fields[9]
     if cd_offset + cd_size > size or count * CENTRAL.size > cd_size:
         raise UnreadableError("corrupt zip: its central directory lies past the end of the file", path)
     f.seek(cd_offset)

@@ -2,12 +2,20 @@
 
 The header is checked as strictly as the reference implementation does: known dtypes, offsets inside the file,
 sizes matching shapes, no overlaps and no holes; `__metadata__` is shown (values that hold JSON are decoded).
+
+Aliases: writers that store a tied tensor once (`safetensors.torch.save_model`, ckpt-tui's convert) record each
+dropped name in `__metadata__` as `{alias: kept}`. Such a name is shown as a tensor sharing the kept tensor's
+storage, as the model it came from had it, so that diff/check/inspect see the checkpoint that was saved. Only an
+entry whose value names a tensor stored in this file, and whose key is not itself a stored tensor, is an alias:
+the stored tensors are exactly what `safe_open`/`load_file` return (aliases are added, nothing is replaced), and
+any other metadata stays a plain string. (`load_model` itself finds ties in the model, not in the metadata.)
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import IO, Any
 
 from ckpt_tui.dtypes import SAFETENSORS_DTYPES, itemsize
@@ -45,13 +53,32 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
     children = tuple((t.key, Entry(Kind.TENSOR, "torch.Tensor", t)) for t in tensors)
     notices: list[Notice] = []
     if metadata is not None:
+        aliases = _aliases(metadata, tensors)
+        children += tuple((t.key, Entry(Kind.TENSOR, "torch.Tensor", t)) for t in aliases)
         children += (("__metadata__", _metadata_entry(path, metadata)),)
         notices.append(
             Notice(NoticeCode.SAFETENSORS_METADATA, Severity.INFO, f"__metadata__ holds {len(metadata)} entries")
         )
+        if aliases:
+            shown = ", ".join(f"{t.key} = {t.storage.key}" for t in aliases[:4])
+            more = f" (+{len(aliases) - 4} more)" if len(aliases) > 4 else ""
+            message = f"{len(aliases)} tied names stored once, aliases from __metadata__: {shown}{more}"
+            notices.append(Notice(NoticeCode.SAFETENSORS_ALIAS, Severity.INFO, message, aliases[0].key))
     return Checkpoint(
         path, CheckpointFormat.SAFETENSORS, Entry(Kind.MAPPING, "safetensors", None, children), size, tuple(notices)
     )
+
+
+def _aliases(metadata: Any, tensors: list[TensorInfo]) -> list[TensorInfo]:
+    """`{alias: kept}` entries of `__metadata__` as tensors viewing the kept tensor's storage (see the docstring)."""
+    if not isinstance(metadata, dict):
+        return []
+    stored = {t.key: t for t in tensors}
+    return [
+        replace(stored[kept], key=alias)
+        for alias, kept in metadata.items()
+        if isinstance(kept, str) and kept in stored and alias not in stored and alias != "__metadata__"
+    ]
 
 
 def read_header(path: str) -> dict[str, Any]:

@@ -123,9 +123,15 @@ def _merge(weight_map: dict[str, str], shards: dict[str, Checkpoint], notices: l
     seen: dict[str, str] = {}
     children, total = [], 0
     for file, shard in shards.items():
+        storages = set()
         for key, info in shard.tensors.items():
             if key.startswith("__metadata__"):
                 continue
+            if info.storage in storages and shard.format == "safetensors" and key not in seen:
+                seen[key] = file  # an alias from the shard's __metadata__: shown, not counted, not needed in the map
+                children.append((key, Entry(Kind.TENSOR, "torch.Tensor", info)))
+                continue
+            storages.add(info.storage)
             if key in seen:
                 notices.append(_problem(f"'{key}' is in both {seen[key]} and {file}"))
                 continue

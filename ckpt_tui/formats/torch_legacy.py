@@ -17,7 +17,7 @@ from ckpt_tui.dtypes import itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError
 from ckpt_tui.formats._pickled import build_checkpoint, no_storages, unpickle
 from ckpt_tui.formats._records import StorageRef
-from ckpt_tui.formats._unpickler import SafeUnpickler, storage_from_pid
+from ckpt_tui.formats._unpickler import AllowList, storage_from_pid
 from ckpt_tui.model import Checkpoint, CheckpointFormat, Notice, NoticeCode, Severity, Storage
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
@@ -99,7 +99,7 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
     return build_checkpoint(path, CheckpointFormat.TORCH_LEGACY, size, raw, to_storage, unpickler, [notice])
 
 
-def _report_side_globals(main: SafeUnpickler, side: list[SafeUnpickler]) -> None:
+def _report_side_globals(main: AllowList, side: list[AllowList]) -> None:
     """Globals in the small pickles around the object pickle would run under torch.load too: report them all."""
     for other in side:
         for name, n in other.unknown_globals.items():

@@ -14,6 +14,7 @@ from typing import IO, Any
 from ckpt_tui.dtypes import itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
 from ckpt_tui.formats import _source
+from ckpt_tui.formats._entries import make_storage
 from ckpt_tui.formats._pickled import build_checkpoint, unpickle
 from ckpt_tui.formats._records import StorageRef
 from ckpt_tui.formats._unpickler import storage_from_pid
@@ -39,13 +40,16 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
         if isinstance(pid, tuple) and not isinstance(pid[2], str):
             raise InvalidCheckpointError(f"storage key {str(pid[2])[:40]} is not a string", path)
         ref = storage_from_pid(pid)
-        return seen.setdefault(ref.key, ref)
+        first = seen.get(ref.key)
+        if first is None or first.numel == 0:  # torch keeps a loaded storage, but reloads an empty one each time
+            seen[ref.key] = first = ref
+        return first
 
     raw, unpickler = unpickle(pickle_file, path, persistent_load, "data.pkl")
     prefix = directory.archive + "/"
 
     def to_storage(ref: StorageRef) -> Storage:
-        return Storage(path, ref.key, ref.dtype, ref.numel, ref.location, member=f"{prefix}data/{ref.key}")
+        return make_storage(path, ref.key, ref.dtype, ref.numel, ref.location, f"{prefix}data/{ref.key}")
 
     notices: list[Notice] = []
     fmt = CheckpointFormat.TORCH_ZIP
@@ -87,11 +91,16 @@ def check_storages(path: str, ckpt: Checkpoint, directory: ZipDirectory, refs: d
     """Every storage the pickle names is a member holding at least the bytes it declares (and so every tensor,
     whose extent was checked against its storage); read from the directory, no tensor bytes."""
     checked: set[str] = set()
-    for name, info in ckpt.tensors.items():
+    prefix = f"{directory.archive}/data/".encode("utf-8", "surrogateescape").lower()
+    members = directory.members
+    for name, info in ckpt.tensors.items():  # the fast path: one dict lookup per storage (100k: ~0.05 s)
         storage = info.storage
-        if storage.member is not None and storage.key not in checked:
+        if storage.member is None or storage.key in checked:
+            continue
+        found = members.get(prefix + storage.key.encode("utf-8", "surrogateescape").lower())
+        if found is None or found[5] < storage.nbytes or "\0" in storage.key:
             _check_member(path, directory, f"data/{storage.key}", storage.nbytes, f"tensor '{name}'")
-            checked.add(storage.key)
+        checked.add(storage.key)
     for key, ref in refs.items():
         if key not in checked:
             nbytes = ref.numel * itemsize(ref.dtype)

@@ -22,6 +22,14 @@ def convert_renderable(report: ConvertReport) -> RenderableType:
     text.append(printable(f"{report.source} {report.scope}") + "\n")
     text.append("verified: every tensor read back bit for bit\n" if report.verified else "not verified (--no-verify)\n")
     parts: list[RenderableType] = [text]
+    if report.unsafe_globals:
+        warning = Text("NOT SAFE: ", style="bold red")
+        warning.append(
+            printable(f"the output names {', '.join(report.unsafe_globals)} (carried by --carry-unsafe-globals); ")
+            + "torch.load(weights_only=False) on it can run code: it is no safer than the input\n",
+            style="red",
+        )
+        parts.append(warning)
     if report.renamed:
         parts.append(
             _listing(f"{len(report.renamed)} keys renamed", [f"{a} -> {b}" for a, b in report.renamed.items()])
@@ -35,6 +43,9 @@ def convert_renderable(report: ConvertReport) -> RenderableType:
                 f"{len(report.metadata)} non-tensor entries carried in __metadata__ as JSON", list(report.metadata)
             )
         )
+    if report.notices:
+        count = len(report.notices)
+        parts.append(_listing(f"{count} notice{'s' if count != 1 else ''}", list(report.notices), style="yellow"))
     if report.not_carried:
         parts.append(_listing(f"{len(report.not_carried)} entries NOT carried", _grouped(report), style="yellow"))
     return Group(*parts)
@@ -66,7 +77,7 @@ def convert_json(report: ConvertReport) -> dict[str, Any]:
         "source": report.source,
         "scope": report.scope,
         "outputs": list(report.outputs),
-        "format": report.to,
+        "format": str(report.to),
         "tensors_written": report.tensors_written,
         "bytes_written": report.bytes_written,
         "cast": report.cast,
@@ -75,4 +86,6 @@ def convert_json(report: ConvertReport) -> dict[str, Any]:
         "aliases": report.aliases,
         "metadata": list(report.metadata),
         "not_carried": [{"path": p, "reason": r} for p, r in report.not_carried],
+        "notices": list(report.notices),
+        "unsafe_globals": list(report.unsafe_globals),
     }

@@ -29,14 +29,16 @@ def diff_renderable(report: DiffReport) -> RenderableType:
     equal = sum(1 for t in report.tensors if t.status == "equal")
     head.append(
         f"{len(report.tensors):,} tensors compared ({tolerance_text(report)}): {equal:,} equal, "
-        f"{len(report.changed):,} changed, {len(report.shape_changes):,} shape changes, "
+        f"{len(report.changed):,} changed ({len(report.nonfinite):,} NaN/Inf), "
+        f"{len(report.shape_changes):,} shape changes, "
         f"{len(report.dtype_changes):,} dtype changes · {len(report.only_a):,} only in A · "
         f"{len(report.only_b):,} only in B · {len(report.values):,} values changed"
     )
     parts: list[RenderableType] = [head]
     if report.hint:
-        parts.append(Text(f"hint: {report.hint}", style="yellow"))
+        parts.append(Text(printable(f"hint: {report.hint}"), style="yellow"))
     parts += _key_lists(report)
+    parts += _nonfinite_lines(report)
     if report.changed:
         parts.append(_changed_table(report.changed))
     if report.values:
@@ -53,17 +55,50 @@ def _key_lists(report: DiffReport) -> list[RenderableType]:
             shown = "\n".join(f"  {printable(k)}" for k in keys[:MAX_LISTED])
             more = f"\n  … {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else ""
             out.append(Text(f"{title}:\n{shown}{more}"))
+    for title, pairs in (
+        ("tied in A, stored once in B", report.tied_a),
+        ("tied in B, stored once in A", report.tied_b),
+    ):
+        if pairs:
+            shown = "\n".join(f"  {printable(k)} = {printable(kept)}" for k, kept in pairs[:MAX_LISTED])
+            out.append(Text(f"{title} (not a difference):\n{shown}", style="dim"))
     changed = [t for t in report.tensors if t.status == "shape" or t.dtype_changed]
     if changed:
-        text = Text("shape / dtype changes:\n")
+        text = Text("shape / dtype changes:")
         for t in changed[:MAX_LISTED]:
-            text.append(printable(f"  {t.key}  {t.a.dtype} {list(t.a.shape)} → {t.b.dtype} {list(t.b.shape)}\n"))
+            text.append("\n" + printable(f"  {t.key}  {t.a.dtype} {list(t.a.shape)} → {t.b.dtype} {list(t.b.shape)}"))
         out.append(text)
     return out
 
 
+def _nonfinite_lines(report: DiffReport) -> list[RenderableType]:
+    if not report.nonfinite:
+        return []
+    text = Text("NaN/Inf changes:", style="bold red")
+    for t in report.nonfinite[:MAX_LISTED]:
+        assert t.metrics is not None
+        text.append("\n" + printable(f"  {t.key}  {nonfinite_text(t.metrics)}"), style="red")
+    return [text]
+
+
+def nonfinite_text(m: PairMetrics) -> str:
+    parts = [
+        f"{n:,} {what}"
+        for n, what in (
+            (m.nan_introduced, "NaN introduced"),
+            (m.nan_removed, "NaN removed"),
+            (m.inf_introduced, "Inf introduced"),
+            (m.inf_removed, "Inf removed"),
+        )
+        if n
+    ]
+    return ", ".join(parts)
+
+
 def _changed_table(changed: list[TensorDiff]) -> Table:
-    table = Table(title="changed tensors, by relative L2 error", title_justify="left", show_edge=False)
+    table = Table(
+        title="changed tensors: NaN/Inf changes first, then by relative L2 error", title_justify="left", show_edge=False
+    )
     table.add_column("tensor", no_wrap=True)
     for column in ("max |a-b|", "mean |a-b|", "max rel", "rel L2", "cosine", "outside tol"):
         table.add_column(column, justify="right", no_wrap=True)
@@ -97,8 +132,8 @@ def diff_json(report: DiffReport) -> dict[str, Any]:
     o = report.options
     return {
         "schema_version": JSON_SCHEMA_VERSION,
-        "a": {"path": report.a, "scope": report.scope_a},
-        "b": {"path": report.b, "scope": report.scope_b},
+        "a": {"path": report.a, "scope": list(report.scope_path_a)},
+        "b": {"path": report.b, "scope": list(report.scope_path_b)},
         "tolerance": {"rtol": o.rtol, "atol": o.atol},
         "identical": report.identical,
         "hint": report.hint,
@@ -106,6 +141,7 @@ def diff_json(report: DiffReport) -> dict[str, Any]:
             "compared": len(report.tensors),
             "equal": sum(1 for t in report.tensors if t.status == "equal"),
             "changed": len(report.changed),
+            "nonfinite": len(report.nonfinite),
             "shape_changes": len(report.shape_changes),
             "dtype_changes": len(report.dtype_changes),
             "only_in_a": len(report.only_a),
@@ -114,6 +150,8 @@ def diff_json(report: DiffReport) -> dict[str, Any]:
         },
         "only_in_a": list(report.only_a),
         "only_in_b": list(report.only_b),
+        "tied_in_a": [{"key": k, "tied_to": kept} for k, kept in report.tied_a],
+        "tied_in_b": [{"key": k, "tied_to": kept} for k, kept in report.tied_b],
         "tensors": [_tensor_json(t) for t in report.tensors],
         "values": [{"path": v.path, "a": v.a, "b": v.b} for v in report.values],
     }
@@ -142,4 +180,8 @@ def _metrics_json(m: PairMetrics) -> dict[str, Any]:
         "rel_l2": num(m.rel_l2),
         "cosine": num(m.cosine),
         "bit_identical": m.bit_identical,
+        "nan_introduced": m.nan_introduced,
+        "nan_removed": m.nan_removed,
+        "inf_introduced": m.inf_introduced,
+        "inf_removed": m.inf_removed,
     }

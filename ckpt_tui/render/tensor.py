@@ -11,9 +11,9 @@ from rich.text import Text
 
 from ckpt_tui.model import TensorInfo
 from ckpt_tui.render import human_bytes, printable
-from ckpt_tui.reports import Histogram, TensorStats
-
-BARS = " ▁▂▃▄▅▆▇█"
+from ckpt_tui.render.histogram import histogram_renderable, quantiles_text
+from ckpt_tui.render.values import format_scalar, values_grid
+from ckpt_tui.reports import TensorStats
 
 
 def facts_table() -> Table:
@@ -24,16 +24,17 @@ def facts_table() -> Table:
 
 
 def tensor_info_renderable(info: TensorInfo, shared_with: list[str]) -> RenderableType:
+    """The facts, compact enough to leave the statistics on an 80x24 first screen."""
     table = facts_table()
-    table.add_row("key", Text(printable(info.key)))
-    table.add_row("shape", f"{list(info.shape)}  ({info.numel:,} elements)")
-    table.add_row("dtype", info.dtype + ("  (parameter)" if info.is_parameter else ""))
-    table.add_row("stride", f"{list(info.stride)}" + ("" if info.is_contiguous else "  (non-contiguous view)"))
-    table.add_row("bytes", f"{human_bytes(info.nbytes)}  ({info.nbytes:,} B)")
-    table.add_row("saved on", info.device)
+    table.add_row("key", Text(printable(info.key), overflow="fold"))
+    parameter = " parameter" if info.is_parameter else ""
+    table.add_row("shape", f"{list(info.shape)} {info.dtype}{parameter}  ({info.numel:,} elements)")
+    layout = "" if info.is_contiguous else "  non-contiguous view"
+    table.add_row("bytes", f"{human_bytes(info.nbytes)} ({info.nbytes:,} B) · stride {list(info.stride)}{layout}")
     storage = info.storage
     where = f"member {storage.member}" if storage.member else f"offset {storage.offset:,}"
-    table.add_row("storage", Text(printable(f"{storage.key or '-'}: {storage.numel:,} × {storage.dtype}, {where}")))
+    facts = f"{storage.key or '-'}: {storage.numel:,} × {storage.dtype}, {where}, saved on {info.device}"
+    table.add_row("storage", Text(printable(facts), overflow="fold"))
     if info.storage_offset:
         table.add_row("offset", f"{info.storage_offset:,} elements into its storage")
     if info.quantization:
@@ -45,49 +46,41 @@ def tensor_info_renderable(info: TensorInfo, shared_with: list[str]) -> Renderab
     return table
 
 
-def stats_renderable(stats: TensorStats, width: int = 48) -> RenderableType:
+def stats_renderable(
+    stats: TensorStats,
+    width: int = 48,
+    log: bool = False,
+    shape: tuple[int, ...] | None = None,
+    histogram_height: int = 6,
+) -> RenderableType:
+    """Statistics, the histogram with quantiles, and the values grid, all drawn for `width` cells."""
     table = facts_table()
     of = " of |z|" if stats.of_magnitude else ""
     for name, value in (("min", stats.min), ("max", stats.max), ("mean", stats.mean), ("std", stats.std)):
-        table.add_row(f"{name}{of}", format_number(value))
-    table.add_row("NaN / Inf", f"{stats.nan_count:,} / {stats.inf_count:,}")
-    table.add_row("zeros", f"{stats.zero_count:,} ({stats.zero_fraction:.1%})")
+        table.add_row(f"{name}{of}", format_scalar(value, max(8, width - 12)))
+    table.add_row(
+        "NaN/Inf/0",
+        f"{stats.nan_count:,} / {stats.inf_count:,} / {stats.zero_count:,} zeros ({stats.zero_fraction:.1%})",
+    )
     parts: list[RenderableType] = [table]
     if stats.histogram:
-        parts += [Text("histogram", style="bold"), histogram_renderable(stats.histogram, width)]
+        title = "histogram" + (" (log counts)" if log else "")
+        parts += [Text(title, style="bold"), histogram_renderable(stats.histogram, width, histogram_height, log)]
+        parts.append(quantiles_text(stats.histogram, width, *_bounds(stats)))
     if stats.preview:
-        parts += [Text("values", style="bold"), preview_renderable(stats.preview)]
+        caption, grid = values_grid(stats.preview, _preview_shape(stats) if shape is None else shape, width)
+        parts += [caption, grid]
     return Group(*parts)
 
 
-def histogram_renderable(histogram: Histogram, width: int = 48, height: int = 6) -> Text:
-    """A vertical bar chart of `height` rows, bins resampled to `width` columns, with the range beneath."""
-    counts = _resample(list(histogram.counts), max(8, width))
-    peak = max(counts) or 1
-    levels = [c / peak * height * 8 for c in counts]
-    text = Text()
-    for row in range(height - 1, -1, -1):
-        line = "".join(BARS[max(0, min(8, math.ceil(level - row * 8)))] if level > row * 8 else " " for level in levels)
-        text.append(line + "\n", style="cyan")
-    low, high = format_number(histogram.edges[0]), format_number(histogram.edges[-1])
-    text.append(low + " " * max(1, len(counts) - len(low) - len(high)) + high)
-    return text
+def _bounds(stats: TensorStats) -> tuple[float | None, float | None]:
+    exact = isinstance(stats.min, int | float) and isinstance(stats.max, int | float)
+    return (float(stats.min), float(stats.max)) if exact else (None, None)  # type: ignore[arg-type]
 
 
-def _resample(counts: list[int], width: int) -> list[int]:
-    if len(counts) >= width:
-        return counts
-    repeat = width // len(counts)
-    return [c for c in counts for _ in range(repeat)]
-
-
-def preview_renderable(rows: tuple[tuple[Any, ...], ...]) -> Table:
-    table = Table.grid(padding=(0, 1))
-    for _ in rows[0]:
-        table.add_column(justify="right", no_wrap=True)
-    for row in rows:
-        table.add_row(*(format_number(v) for v in row))
-    return table
+def _preview_shape(stats: TensorStats) -> tuple[int, ...]:
+    rows = stats.preview
+    return (len(rows[0]),) if len(rows) == 1 else (len(rows), len(rows[0]))
 
 
 def format_number(value: Any) -> str:

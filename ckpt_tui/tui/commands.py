@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from functools import partial
+from typing import Protocol, runtime_checkable
 
 from textual.command import Hit, Hits, Provider
 from textual.content import Content
@@ -15,16 +17,27 @@ from ckpt_tui.render import printable
 MAX_HITS = 200
 
 
-class TensorFinder(Provider):
-    """Every tensor key; choosing one reveals it in the tree."""
+@runtime_checkable
+class TensorFinding(Protocol):
+    """What a screen offers the tensor finder: its keys, and a way to show one."""
 
-    @property
-    def _screen(self):  # type: ignore[no-untyped-def]
-        return self.screen
+    def tensor_keys(self) -> Sequence[str]: ...
+
+    def reveal_tensor(self, key: str) -> None: ...
+
+
+class TensorFinder(Provider):
+    """Every tensor key of the screen it was opened on; choosing one reveals it in the tree."""
+
+    def _target(self) -> TensorFinding | None:
+        screen = self.screen
+        return screen if isinstance(screen, TensorFinding) else None
 
     async def search(self, query: str) -> Hits:
-        screen = self._screen
-        keys: list[str] = list(getattr(screen, "tensor_keys", []))
+        target = self._target()
+        if target is None:
+            return
+        keys = target.tensor_keys()
         pattern = re.compile(".*?".join(map(re.escape, query)), re.IGNORECASE)
         matcher = self.matcher(query)
         candidates = []
@@ -36,12 +49,12 @@ class TensorFinder(Provider):
         for key in sorted(candidates, key=len)[:MAX_HITS]:
             score = matcher.match(key)
             if score > 0:
-                yield Hit(score, _highlight(matcher, key), partial(screen.reveal_tensor, key), text=key)
+                yield Hit(score, _highlight(matcher, key), partial(target.reveal_tensor, key), text=printable(key))
 
     async def discover(self) -> Hits:
-        screen = self._screen
-        for key in list(getattr(screen, "tensor_keys", []))[:50]:
-            yield Hit(1.0, Content(printable(key)), partial(screen.reveal_tensor, key), text=key)
+        target = self._target()
+        for key in list(target.tensor_keys() if target else ())[:50]:
+            yield Hit(1.0, Content(printable(key)), partial(target.reveal_tensor, key), text=printable(key))  # type: ignore[union-attr]
 
 
 def _highlight(matcher: Matcher, key: str) -> Content:

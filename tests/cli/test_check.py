@@ -43,8 +43,13 @@ def test_json_and_junit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     assert len(check["unexpected"]) == 9 and "--strip-module" in check["hint"]
     suites = ElementTree.parse(junit).getroot()
     cases = suites.findall("./testsuite/testcase")
-    assert suites.tag == "testsuites" and len(cases) == 6
-    assert [c.get("name") for c in cases if c.find("failure") is not None] == ["no missing keys", "no unexpected keys"]
+    assert suites.tag == "testsuites" and len(cases) == 8
+    assert [c.get("name") for c in cases if c.find("failure") is not None] == [
+        "keys matched",
+        "no missing keys",
+        "no unexpected keys",
+        "load_state_dict",
+    ]
 
 
 def test_manifest_runs_several_checks(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ def test_differences_exit_1_with_json(capsys: pytest.CaptureFixture[str], tmp_pa
         "compared": 9,
         "equal": 8,
         "changed": 1,
+        "nonfinite": 0,
         "shape_changes": 0,
         "dtype_changes": 0,
         "only_in_a": 0,

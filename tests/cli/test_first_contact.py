@@ -316,3 +316,13 @@ def test_nothing_from_the_file_reaches_the_terminal_raw(
 
         assert json.loads(out)  # still valid JSON, the escapes being \\u sequences inside its strings
         assert "\\u202e" in out or "\\u009b" in out
+
+
+def test_a_run_folder_given_to_a_one_checkpoint_verb_points_at_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for epoch in range(2):
+        torch.save({"epoch": epoch, "model": {"w": torch.ones(2)}}, tmp_path / f"ckpt_epoch_{epoch:03d}.pth")
+    code, _, err = run(capsys, "inspect", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1
+    assert "a folder of checkpoints (a run)" in err and "ckpt-tui runs" in err

@@ -105,7 +105,7 @@ def test_overwrite_refused_and_input_untouched(tmp_path: Path) -> None:
     assert out.read_bytes() == b"precious"
     run_convert(SAMPLES / "state_dict.pth", out, force=True)
     assert load_file(out)
-    with pytest.raises(UsageError, match="input is never modified"):
+    with pytest.raises(UsageError, match="inputs are never written over"):
         run_convert(SAMPLES / "state_dict.pth", SAMPLES / "state_dict.pth", force=True, to="pth")
 
 

@@ -196,6 +196,56 @@ def case_legacy_count_mismatch() -> bytes:
     return legacy(body, [("0", 3, floats(1, 2, 3))])
 
 
+def case_neg_bit() -> bytes:
+    """torch.save of `x.conj().imag`: a view whose neg bit torch sets again on load (values are -bytes)."""
+    neg = call(
+        g("torch._utils", "_rebuild_tensor_v2"),
+        storage("0", 2),
+        i(0),
+        b"(" + i(2) + b"t",
+        b"(" + i(1) + b"t",
+        b"\x89",
+        call(g("collections", "OrderedDict")),
+        b"}" + s("neg") + b"\x88s",
+    )
+    return zip_of(torch_items(pickle_of(mapping([(s("n"), neg)])), DATA))
+
+
+def case_tensor_by_build() -> bytes:
+    body = call(g("torch", "Tensor")) + b"(" + storage("0", 2) + i(0) + b"(" + i(2) + b"t(" + i(1) + b"ttb"
+    return zip_of(torch_items(pickle_of(mapping([(s("w"), body)])), DATA))
+
+
+def case_untyped_storage_in_torch() -> bytes:
+    """`torch.UntypedStorage` (torch's allowlist has only `torch.storage.UntypedStorage`): read, and noted."""
+    store = b"(" + s("storage") + g("torch", "UntypedStorage") + s("0") + s("cpu") + i(8) + b"tQ"
+    w = call(
+        g("torch._utils", "_rebuild_tensor_v3"),
+        store,
+        i(0),
+        b"(" + i(2) + b"t",
+        b"(" + i(1) + b"t",
+        b"\x89",
+        call(g("collections", "OrderedDict")),
+        g("torch", "float32"),
+    )
+    return zip_of(torch_items(pickle_of(mapping([(s("w"), w)])), DATA))
+
+
+def case_empty_storage_two_types() -> bytes:
+    """An empty storage referenced as float, then as long: torch types each reference by its own class."""
+    a = tensor(storage("0", 0), 0, (0,), (1,))
+    b = tensor(storage("0", 0, "LongStorage"), 0, (0,), (1,))
+    return zip_of(torch_items(pickle_of(mapping([(s("a"), a), (s("b"), b)])), {"0": b""}))
+
+
+def case_zip64_directory() -> bytes:
+    items = torch_items(BENIGN, DATA)
+    for item in items:
+        item.zip64 = True
+    return zip_of(items)
+
+
 def case_dotted_keys_collide() -> bytes:
     a = tensor(storage("0", 2), 0, (2,), (1,))
     b = tensor(storage("0", 2), 1, (1,), (1,))
@@ -251,6 +301,11 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {  # name: (builder, "identi
     "legacy element count lies": (case_legacy_count_mismatch, "refused: holds 3 elements"),
     "safetensors with bytes after the last tensor": (case_safetensors_trailing_bytes, "refused: belong to no tensor"),
     "safetensors header padded with spaces": (case_safetensors_header_padded, "identical"),
+    "zip64 directory entries": (case_zip64_directory, "identical"),
+    "torch.UntypedStorage (not on torch's allowlist)": (case_untyped_storage_in_torch, "noted: torch.UntypedStorage"),
+    "empty storage referenced with two types": (case_empty_storage_two_types, "identical"),
+    "tensor with the neg bit": (case_neg_bit, "refused: lazy bits"),
+    "torch.Tensor() + BUILD (set_)": (case_tensor_by_build, "refused: calling torch.Tensor"),
     "dotted keys collide ('a.b' and a -> b)": (case_dotted_keys_collide, "refused: two tensors read as 'a.b'"),
     "int and str keys collide (1 and '1')": (case_int_and_str_keys_collide, "refused: two tensors read as '1'"),
 }
@@ -279,6 +334,8 @@ def test_case_matches_torch_or_is_refused(verdicts: dict[str, tuple[Path, Verdic
         assert verdict.outcome == "identical", verdict.detail
     elif expected == "torchscript":
         assert read_checkpoint(path).format == "torchscript"
+    elif expected.startswith("noted: "):
+        assert any(n.subject == expected.removeprefix("noted: ") for n in read_checkpoint(path).notices)
     elif expected.startswith("flagged: "):
         name = expected.removeprefix("flagged: ")
         assert any(n.subject == name and n.severity == "warning" for n in read_checkpoint(path).notices)

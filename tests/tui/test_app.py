@@ -48,10 +48,10 @@ async def test_expand_and_highlight_shows_stats(training: Checkpoint) -> None:
         assert not tree.cursor_node.is_expanded
 
 
-async def test_find_reveals_a_tensor_and_y_copies_its_key(training: Checkpoint) -> None:
+async def test_find_reveals_a_tensor_and_y_copies_a_python_key(training: Checkpoint) -> None:
     app = CkptApp(training)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("slash")
+        await pilot.press("ctrl+f")
         await pilot.press(*"headbias")
         await pilot.pause(0.3)
         await pilot.press("enter")
@@ -59,7 +59,44 @@ async def test_find_reveals_a_tensor_and_y_copies_its_key(training: Checkpoint) 
         detail = app.screen.query_one(TensorDetail)
         assert detail.current is not None and detail.current.key == "model_state_dict.head.bias"
         await pilot.press("y")
-        assert app.clipboard == "model_state_dict.head.bias"
+        assert app.clipboard == 'ckpt["model_state_dict"]["head.bias"]'
+        ckpt = torch.load("sample_checkpoints/training.pth", weights_only=False)
+        assert torch.equal(eval(app.clipboard, {"ckpt": ckpt}), ckpt["model_state_dict"]["head.bias"])
+        await pilot.press("Y")
+        assert app.clipboard == "[4]"
+        await pilot.press("v")
+        assert eval(app.clipboard) == ckpt["model_state_dict"]["head.bias"].tolist()
+        await pilot.press("V")
+        assert "min\t" in app.clipboard and "head.bias" in app.clipboard
+        app.screen.reveal_tensor("optimizer_state_dict.state.0.exp_avg")  # type: ignore[attr-defined]
+        await pilot.pause()
+        await pilot.press("y")
+        assert app.clipboard == 'ckpt["optimizer_state_dict"]["state"][0]["exp_avg"]'  # an int key stays an int
+        assert torch.equal(eval(app.clipboard, {"ckpt": ckpt}), ckpt["optimizer_state_dict"]["state"][0]["exp_avg"])
+
+
+async def test_slash_filters_tensors_and_metadata_in_place(training: Checkpoint) -> None:
+    app = CkptApp(training)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("slash", *"lr")
+        await pilot.pause(0.4)
+        tree = app.screen.query_one(TensorTree)
+        assert not tree.root.children  # no tensor key holds "lr"
+        view = app.screen.query_one(MetadataView)
+        labels = [n.label.plain for n in view.root.children]
+        assert any(label.startswith("hyper_parameters.lr = 0.001") for label in labels)
+        assert all("lr" in label.split(" = ")[0].lower() or "lr" in label for label in labels)  # matches only
+        await pilot.press("enter")
+        assert app.screen.query_one(TabbedContent).active == "metadata"
+        view.cursor_line = next(i for i, label in enumerate(labels) if label.startswith("hyper_parameters.lr"))
+        await pilot.press("y")
+        assert app.clipboard == 'ckpt["hyper_parameters"]["lr"]'
+        await pilot.press("slash", "backspace", "backspace", *"head")
+        await pilot.pause(0.4)
+        assert [n.data.prefix for n in tree.root.children] == ["model_state_dict"]  # type: ignore[union-attr]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(tree.root.children) == 3
 
 
 async def test_optimizer_tab_names_parameters(training: Checkpoint) -> None:
@@ -67,6 +104,7 @@ async def test_optimizer_tab_names_parameters(training: Checkpoint) -> None:
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.press("o")
         assert app.screen.query_one(TabbedContent).active == "optimizer"
+        await settle(pilot)
         text = static_text(app, "#optimizer-text")
         assert "names: inferred" in text and "encoder.0.weight" in text and "head.bias" in text
         assert "weight_decay" in text and "0.01" in text
@@ -96,7 +134,7 @@ async def test_every_screen_binding_is_a_palette_command(training: Checkpoint) -
     app = CkptApp(training)
     async with app.run_test(size=(120, 40)):
         titles = {c.title for c in app.get_system_commands(app.screen)}
-        assert {"Find", "Copy key", "Stats", "Optimizer", "Metadata", "Notices", "Keys"} <= titles
+        assert {"Filter", "Find", "Copy key", "Copy shape", "Stats", "Optimizer", "Metadata", "Keys"} <= titles
 
 
 async def test_hostile_keys_are_shown_literally(tmp_path: Path) -> None:
@@ -119,6 +157,8 @@ async def test_stats_error_is_shown_and_app_stays_usable(tmp_path: Path) -> None
     app = CkptApp(ckpt)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot)
+        assert app.screen.__class__.__name__ == "ErrorDialog"
+        await pilot.press("escape")
         assert "statistics failed" in static_text(app, "#stats")
         await pilot.press("o")
         assert app.screen.query_one(TabbedContent).active == "optimizer"
@@ -149,11 +189,11 @@ async def test_diff_screen_lists_changes_and_filters(training: Checkpoint, tmp_p
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot)
         table = app.screen.query_one(DiffTable)
-        assert table.row_count == 9 and app.diff_report is not None and not app.diff_report.identical
+        assert table.row_count == 9 and table.report is not None and not table.report.identical
         await pilot.press("c")
         assert table.row_count == 1
         await settle(pilot)
-        assert "histogram of a - b" in static_text(app, "#diff-detail")
+        assert "histogram of a − b" in static_text(app, "#diff-detail")
         await pilot.press("escape")
         assert app.screen.__class__.__name__ == "InspectScreen"
 
@@ -208,8 +248,8 @@ async def test_diff_with_another_file_from_the_inspect_screen(training: Checkpoi
         await pilot.press("enter")
         await settle(pilot)
         await settle(pilot)
-        assert isinstance(app.screen, DiffScreen) and app.diff_report is not None
-        assert app.diff_report.scope_a == "['model_state_dict']" and app.diff_report.identical
+        assert isinstance(app.screen, DiffScreen) and app.screen.report is not None
+        assert app.screen.report.scope_a == "['model_state_dict']" and app.screen.report.identical
         await pilot.press("escape", "d")
         await pilot.pause()
         app.screen.query_one(Input).value = "no/such.pth"

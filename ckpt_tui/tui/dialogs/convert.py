@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -17,18 +17,17 @@ from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select,
 
 from ckpt_tui.converters.convert import ConvertOptions, convert, default_output
 from ckpt_tui.core.keys import make_rules
-from ckpt_tui.errors import Cancelled, CkptError
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.render import printable
 from ckpt_tui.render.convert import convert_renderable
 from ckpt_tui.reports import ConvertReport
-from ckpt_tui.tui.messages import StatsProgressed
+from ckpt_tui.tui.messages import Progressed, WorkFailed
+from ckpt_tui.tui.work import start_work
 
 
 @dataclass
 class ConvertFinished(Message):
-    report: ConvertReport | None
-    error: str | None = None
+    report: ConvertReport
 
 
 class ConvertDialog(ModalScreen[None]):
@@ -86,31 +85,27 @@ class ConvertDialog(ModalScreen[None]):
         )
         self.query_one("#convert-run", Button).disabled = True
         self.query_one("#convert-result", Static).update(Text("converting…", style="dim"))
-        self._cancel = threading.Event()
-        self._convert(options, self._cancel)
+        self._cancel = cancel = threading.Event()
+        ckpt = self.ckpt
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="convert")
-    def _convert(self, options: ConvertOptions, cancel: threading.Event) -> None:
-        def progress(done: int, total: int) -> None:
-            self.post_message(StatsProgressed("convert", done, total))
+        def work() -> None:
+            def progress(done: int, total: int) -> None:
+                self.post_message(Progressed("convert", done, total))
 
-        try:
-            self.post_message(ConvertFinished(convert(self.ckpt, options, progress, cancel)))
-        except Cancelled:
-            self.post_message(ConvertFinished(None, "cancelled; nothing was written"))
-        except (CkptError, OSError) as e:
-            self.post_message(ConvertFinished(None, str(e)))
+            self.post_message(ConvertFinished(convert(ckpt, options, progress, cancel)))
 
-    def on_stats_progressed(self, message: StatsProgressed) -> None:
+        start_work(self, work, name="Conversion", group="convert")
+
+    def on_progressed(self, message: Progressed) -> None:
         self.query_one(ProgressBar).update(total=message.total, progress=message.done)
 
     def on_convert_finished(self, message: ConvertFinished) -> None:
         self.query_one("#convert-run", Button).disabled = False
-        result = self.query_one("#convert-result", Static)
-        if message.report is not None:
-            result.update(convert_renderable(message.report))
-        else:
-            result.update(Text(printable(f"conversion failed: {message.error}"), style="red"))
+        self.query_one("#convert-result", Static).update(convert_renderable(message.report))
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.query_one("#convert-run", Button).disabled = False
+        self.query_one("#convert-result", Static).update(Text(printable(f"conversion failed: {message.error}"), "red"))
 
     @on(Button.Pressed, "#convert-close")
     def action_close(self) -> None:

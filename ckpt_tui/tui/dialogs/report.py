@@ -12,6 +12,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ckpt_tui.render import printable
+
 
 class ReportDialog(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -24,6 +26,6 @@ class ReportDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="report-box"):
-            yield Static(Text(self._title, style="bold"))
+            yield Static(Text(printable(self._title), style="bold"))
             with VerticalScroll():
                 yield Static(self._body, id="report-body")

@@ -1,13 +1,17 @@
-"""DiffScreen: two checkpoints side by side, key by key, with the selected pair's stats and error histogram."""
+"""DiffScreen: two checkpoints compared key by key; the answer (metrics, changed values) on the first screen.
+
+`w` re-runs the diff with wrapper prefixes stripped (the hint says when that would pair keys up).
+"""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import ClassVar
 
 from rich.console import Group, RenderableType
 from rich.text import Text
-from textual import on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -16,15 +20,20 @@ from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from ckpt_tui.core.compare import difference_histogram
 from ckpt_tui.core.diff import diff_checkpoints
+from ckpt_tui.core.keys import WRAPPER_PREFIXES, make_rules
+from ckpt_tui.core.layout import find_state_dict
 from ckpt_tui.core.stats import compute_stats
-from ckpt_tui.errors import Cancelled, CkptError
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.render import printable
-from ckpt_tui.render.diff import tolerance_text
-from ckpt_tui.render.tensor import histogram_renderable, stats_renderable
-from ckpt_tui.reports import DiffOptions, DiffReport, TensorDiff
-from ckpt_tui.tui.messages import DiffComputed, DiffDetailComputed, StatsProgressed, WorkFailed
-from ckpt_tui.tui.widgets.diff_table import DiffTable
+from ckpt_tui.render.histogram import histogram_renderable
+from ckpt_tui.render.tensor import stats_renderable, tensor_info_renderable
+from ckpt_tui.reports import DiffOptions, DiffReport
+from ckpt_tui.tui.messages import DiffComputed, DiffDetailComputed, Progressed, WorkFailed
+from ckpt_tui.tui.widgets.diff_header import DiffHeader
+from ckpt_tui.tui.widgets.diff_table import DiffTable, split_row_key
+from ckpt_tui.tui.work import start_work
+
+NARROW = 120  # below this width the detail goes under the table
 
 
 class DiffScreen(Screen[None]):
@@ -32,6 +41,7 @@ class DiffScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", tooltip="Back to the checkpoint", id="back"),
+        Binding("w", "toggle_wrappers", "Strip wrappers", tooltip="Re-run with module./_orig_mod./FSDP stripped"),
     ]
 
     def __init__(self, a: Checkpoint, b: Checkpoint, options: DiffOptions | None = None) -> None:
@@ -39,9 +49,10 @@ class DiffScreen(Screen[None]):
         self.a, self.b, self.options = a, b, options or DiffOptions()
         self.report: DiffReport | None = None
         self._cancel = threading.Event()
+        self._shown: DiffDetailComputed | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(printable(f"A {self.a.path}   B {self.b.path}")), id="header")
+        yield DiffHeader(self.a.path, self.b.path, id="diff-header")
         yield ProgressBar(show_eta=False, id="diff-progress")
         with Horizontal(id="body"):
             yield DiffTable(id="diff-table")
@@ -49,69 +60,117 @@ class DiffScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._compute(self._cancel)
+        self._compute()
 
     def on_unmount(self) -> None:
         self._cancel.set()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="diff")
-    def _compute(self, cancel: threading.Event) -> None:
-        def progress(done: int, total: int) -> None:
-            self.post_message(StatsProgressed("diff", done, total))
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW, "-narrow")
+        if self._shown is not None:  # drawn again for the new width, after the layout settles
+            self.call_after_refresh(self.on_diff_detail_computed, self._shown)
 
-        try:
-            self.post_message(DiffComputed(diff_checkpoints(self.a, self.b, self.options, progress, cancel)))
-        except Cancelled:
-            pass
-        except (CkptError, OSError, ValueError) as e:
-            self.post_message(WorkFailed("Diff failed", str(e)))
+    @property
+    def strips_wrappers(self) -> bool:
+        return set(WRAPPER_PREFIXES) <= set(self.options.rules.strip)
 
-    def on_stats_progressed(self, message: StatsProgressed) -> None:
+    def action_toggle_wrappers(self) -> None:
+        rules = make_rules(strip_wrappers=not self.strips_wrappers)
+        self.options = replace(self.options, rules=replace(rules, renames=self.options.rules.renames))
+        self._compute()
+
+    def _compute(self) -> None:
+        self._cancel.set()
+        self._cancel = cancel = threading.Event()
+        a, b, options = self.a, self.b, self.options
+        self.query_one("#diff-progress").display = True
+        self.query_one(DiffHeader).computing(self.strips_wrappers)
+
+        def work() -> None:
+            def progress(done: int, total: int) -> None:
+                self.post_message(Progressed("diff", done, total))
+
+            self.post_message(DiffComputed(diff_checkpoints(a, b, options, progress, cancel)))
+
+        start_work(self, work, name="Diff", group="diff")
+
+    def on_progressed(self, message: Progressed) -> None:
         self.query_one("#diff-progress", ProgressBar).update(total=message.total, progress=message.done)
 
     def on_diff_computed(self, message: DiffComputed) -> None:
         self.report = message.report
+        self.app.post_message(DiffComputed(message.report))  # the app keeps the last one for its exit value
         self.query_one("#diff-progress").display = False
-        self.query_one("#header", Static).update(self._summary(message.report))
+        self.query_one(DiffHeader).show(message.report, self.strips_wrappers)
         table = self.query_one(DiffTable)
-        table.show(message.report)
+        table.show(message.report, _model_prefix(self.a, message.report))
         table.focus()
 
     def on_work_failed(self, message: WorkFailed) -> None:
-        self.app.show_error(message.title, message.error)  # type: ignore[attr-defined]
-
-    def _summary(self, report: DiffReport) -> Text:
-        text = Text()
-        text.append("identical  " if report.identical else "different  ", style="bold")
-        text.append(printable(f"A {report.a} {report.scope_a} · B {report.b} {report.scope_b} · "))
-        text.append(f"{len(report.changed)} changed, {len(report.only_a)} only in A, {len(report.only_b)} only in B, ")
-        text.append(f"{len(report.values)} values · {tolerance_text(report)}")
-        return text
+        self.query_one("#diff-progress").display = False
+        if message.group == "diff":
+            self.query_one(DiffHeader).failed(message.error)
+        else:
+            self._detail(Text(printable(f"statistics failed: {message.error}"), style="red"))
 
     @on(DataTable.RowHighlighted, "#diff-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        pair = next((t for t in self.report.tensors if t.key == event.row_key.value), None) if self.report else None
-        detail = self.query_one("#diff-detail", Static)
-        if pair is None:
-            detail.update(Text(printable(f"{event.row_key.value}: present on one side only"), style="dim"))
+        if self.report is None or event.row_key.value is None:
             return
-        detail.update(Text(printable(pair.key) + "\ncomputing statistics…", style="dim"))
-        self._detail(pair)
+        kind, key = split_row_key(event.row_key.value)
+        if kind == "v":
+            change = next(v for v in self.report.values if v.path == key)
+            self._detail(_value_detail(key, change.a, change.b))
+        elif kind in ("a", "b"):
+            side, path, ckpt = ("A", self.report.a, self.a) if kind == "a" else ("B", self.report.b, self.b)
+            self._detail(_one_side(key, side, path, ckpt))
+        else:
+            self._start_detail(key)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="diff-detail")
-    def _detail(self, pair: TensorDiff) -> None:
-        try:
+    def _start_detail(self, key: str) -> None:
+        self._shown = None
+        pair = next(t for t in self.report.tensors if t.key == key)  # type: ignore[union-attr]
+        self._detail(Text(printable(key) + "\ncomputing statistics…", style="dim"))
+
+        def work() -> None:
             a, b = compute_stats(pair.a), compute_stats(pair.b)
-            differences = difference_histogram(pair.a, pair.b) if pair.status == "changed" else None
+            differences = difference_histogram(pair.a, pair.b) if pair.status in ("changed", "nonfinite") else None
             self.post_message(DiffDetailComputed(pair.key, a, b, differences))
-        except (CkptError, OSError, ValueError) as e:
-            self.post_message(WorkFailed("Statistics failed", str(e)))
+
+        start_work(self, work, name="Statistics", group="diff-detail")
 
     def on_diff_detail_computed(self, message: DiffDetailComputed) -> None:
+        self._shown = message
+        width = max(20, self.query_one("#diff-detail-view").scrollable_content_region.width - 1)
         parts: list[RenderableType] = [Text(printable(message.key), style="bold")]
+        if message.differences is not None:
+            parts += [Text("\nhistogram of a − b", style="bold"), histogram_renderable(message.differences, width)]
         for side, stats in (("A", message.stats_a), ("B", message.stats_b)):
             if stats is not None:
-                parts += [Text(f"\n{side}", style="bold"), stats_renderable(stats, 40)]
-        if message.differences is not None:
-            parts += [Text("\nhistogram of a - b", style="bold"), histogram_renderable(message.differences, 40)]
-        self.query_one("#diff-detail", Static).update(Group(*parts))
+                parts += [Text(f"\n{side}", style="bold"), stats_renderable(stats, width)]
+        self._detail(Group(*parts))
+
+    def _detail(self, body: RenderableType) -> None:
+        self.query_one("#diff-detail", Static).update(body)
+
+
+def _model_prefix(a: Checkpoint, report: DiffReport) -> str:
+    """Keys under the model's state dict, when whole checkpoints are compared: they are listed first."""
+    found = find_state_dict(a) if report.scope_a == "(root)" else None
+    return ".".join(map(str, found.path)) + "." if found is not None and found.path else ""
+
+
+def _value_detail(path: str, a: str | None, b: str | None) -> Text:
+    text = Text(printable(path) + "\n", style="bold")
+    text.append("A  ", style="bold")
+    text.append(printable(a) if a is not None else "(absent)")
+    text.append("\nB  ", style="bold")
+    text.append(printable(b) if b is not None else "(absent)")
+    return text
+
+
+def _one_side(key: str, side: str, path: str, ckpt: Checkpoint) -> RenderableType:
+    head = Text(printable(key) + "\n", style="bold")
+    head.append(printable(f"present only in {side} ({path})"), style="dim")
+    info = ckpt.tensors.get(key)
+    return Group(head, tensor_info_renderable(info, [])) if info is not None else head

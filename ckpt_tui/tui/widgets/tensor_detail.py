@@ -1,4 +1,8 @@
-"""TensorDetail: the highlighted tensor's facts at once, its statistics from a worker a moment later."""
+"""TensorDetail: the highlighted tensor's facts at once, its statistics from a worker a moment later.
+
+Statistics, histogram and values are drawn for the pane's width and drawn again when it changes (a resize, the
+key panel, the split), so nothing wraps and no number is cut.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,20 @@ import threading
 
 from rich.console import Group
 from rich.text import Text
-from textual import work
+from textual import events
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import ProgressBar, Static
 
 from ckpt_tui.core.grouping import TensorGroup
 from ckpt_tui.core.stats import compute_stats
-from ckpt_tui.errors import Cancelled, CkptError
 from ckpt_tui.model import TensorInfo
 from ckpt_tui.render import human_bytes, printable
 from ckpt_tui.render.tensor import stats_renderable, tensor_info_renderable
 from ckpt_tui.reports import TensorStats
-from ckpt_tui.tui.messages import StatsComputed, StatsFailed, StatsProgressed
+from ckpt_tui.tui.messages import Progressed, StatsComputed, WorkFailed
+from ckpt_tui.tui.work import start_work
 
 STATS_DELAY = 0.25  # seconds a tensor stays highlighted before its stats start: scrolling starts no work
 
@@ -27,13 +32,15 @@ class TensorDetail(VerticalScroll):
     """Facts, statistics, histogram and a value preview of one tensor; a summary of a group."""
 
     DEFAULT_CSS = """
-    TensorDetail { padding: 0 1; }
+    TensorDetail { padding: 0 1; scrollbar-gutter: stable; }
     TensorDetail > ProgressBar { display: none; }
     TensorDetail.-computing > ProgressBar { display: block; }
     """
 
     device: reactive[str] = reactive("cpu")
     """Where statistics are computed: numpy on the CPU, torch on a GPU."""
+    log_counts: reactive[bool] = reactive(False)
+    """Histogram bars by log(1 + count), so that small bins show beside a tall one."""
 
     def __init__(self, shared: dict[str, list[str]], *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
@@ -43,7 +50,7 @@ class TensorDetail(VerticalScroll):
         self._timer: object | None = None
         self.current: TensorInfo | None = None
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static(Text("Highlight a tensor to see it.", style="dim"), id="facts")
         yield ProgressBar(show_eta=False, id="stats-progress")
         yield Static(id="stats")
@@ -52,21 +59,25 @@ class TensorDetail(VerticalScroll):
         self.current = info
         self._cancel.set()
         self.query_one("#facts", Static).update(tensor_info_renderable(info, self._shared.get(info.key, [])))
+        if self._timer is not None:
+            self._timer.stop()  # type: ignore[attr-defined]
         cached = self._cache.get(info.key)
         if cached is not None:
             self._show_stats(cached)
             return
         self.query_one("#stats", Static).update(Text("statistics: computing…", style="dim"))
-        if self._timer is not None:
-            self._timer.stop()  # type: ignore[attr-defined]
         self._timer = self.set_timer(STATS_DELAY, lambda: self.compute(info))
 
     def show_group(self, group: TensorGroup) -> None:
         self.current = None
         self._cancel.set()
+        self.remove_class("-computing")
         text = Text()
         text.append(printable(group.prefix or "(all tensors)") + "\n", style="bold")
-        text.append(f"{len(group.items):,} tensors · {group.numel:,} elements · {human_bytes(group.nbytes)}")
+        count = len(group.items)
+        text.append(
+            f"{count:,} tensor{'' if count == 1 else 's'} · {group.numel:,} elements · {human_bytes(group.nbytes)}"
+        )
         self.query_one("#facts", Static).update(text)
         self.query_one("#stats", Static).update("")
 
@@ -75,23 +86,17 @@ class TensorDetail(VerticalScroll):
             return
         self._cancel = threading.Event()
         self.add_class("-computing")
-        self._run_stats(info, self.device, self._cancel)
+        cancel, device = self._cancel, self.device
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="stats")
-    def _run_stats(self, info: TensorInfo, device: str, cancel: threading.Event) -> None:
-        def progress(done: int, total: int) -> None:
-            self.post_message(StatsProgressed(info.key, done, total))
+        def work() -> None:
+            def progress(done: int, total: int) -> None:
+                self.post_message(Progressed(info.key, done, total))
 
-        try:
             self.post_message(StatsComputed(compute_stats(info, device, progress=progress, cancel=cancel)))
-        except Cancelled:
-            pass
-        except CkptError as e:
-            self.post_message(StatsFailed(info.key, str(e)))
-        except (OSError, MemoryError, ValueError, RuntimeError) as e:
-            self.post_message(StatsFailed(info.key, f"{type(e).__name__}: {e}"))
 
-    def on_stats_progressed(self, message: StatsProgressed) -> None:
+        start_work(self, work, name="Statistics", group="stats")
+
+    def on_progressed(self, message: Progressed) -> None:
         if self.current is not None and message.key == self.current.key:
             self.query_one(ProgressBar).update(total=message.total, progress=message.done)
 
@@ -100,15 +105,32 @@ class TensorDetail(VerticalScroll):
         if self.current is not None and message.stats.key == self.current.key:
             self._show_stats(message.stats)
 
-    def on_stats_failed(self, message: StatsFailed) -> None:
-        if self.current is not None and message.key == self.current.key:
-            self.remove_class("-computing")
-            self.query_one("#stats", Static).update(Text(printable(f"statistics failed: {message.error}"), "red"))
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.remove_class("-computing")
+        self.query_one("#stats", Static).update(Text(printable(f"statistics failed: {message.error}"), "red"))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._redraw()
+
+    def watch_log_counts(self) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        stats = self.current_stats
+        if stats is not None:
+            self._show_stats(stats)
+
+    @property
+    def current_stats(self) -> TensorStats | None:
+        return self._cache.get(self.current.key) if self.current is not None else None
 
     def _show_stats(self, stats: TensorStats) -> None:
         self.remove_class("-computing")
-        width = max(16, self.size.width - 4)
-        self.query_one("#stats", Static).update(Group(Text("statistics", style="bold"), stats_renderable(stats, width)))
+        width = max(16, self.scrollable_content_region.width - 1)
+        shape = self.current.shape if self.current is not None else None
+        height = 6 if self.size.height >= 30 else 3  # a short pane keeps the values grid in view
+        body = stats_renderable(stats, width, self.log_counts, shape, height)
+        self.query_one("#stats", Static).update(Group(Text("statistics", style="bold"), body))
 
     @property
     def computed(self) -> dict[str, TensorStats]:

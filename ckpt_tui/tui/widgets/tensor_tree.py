@@ -1,11 +1,20 @@
-"""TensorTree: tensors grouped by dotted module path; children are created when a node is expanded."""
+"""TensorTree: tensors grouped by dotted module path; children are created when a node is expanded.
+
+Rows are drawn for the width the tree gets: the name on the left (cut with `…` when it must be), then tensor
+count, parameters and bytes right-justified in aligned columns; when the pane is narrow the count goes first,
+then the bytes, so that a name always keeps room. The rows never overflow, so no horizontal scrollbar appears.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -14,6 +23,18 @@ from ckpt_tui.model import TensorInfo
 from ckpt_tui.render import human_bytes, human_count, printable
 
 Item = TensorGroup | TensorInfo
+ICON = 2  # "▶ "
+MIN_NAME = 16
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    width: int
+
+
+COUNT, PARAMS, BYTES = Column("tensors", 7), Column("params", 7), Column("bytes", 9)
+DROP_ORDER = (COUNT, BYTES, PARAMS)  # least useful first
 
 
 class TensorTree(Tree[Item]):
@@ -25,17 +46,32 @@ class TensorTree(Tree[Item]):
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = {"tensor-tree--meta", "tensor-tree--size"}
     DEFAULT_CSS = """
+    TensorTree { overflow-x: hidden; }
     TensorTree > .tensor-tree--meta { color: $text-muted; }
     TensorTree > .tensor-tree--size { color: $text-accent; }
     """
 
+    @dataclass
+    class ColumnsChanged(Message):
+        """The columns shown changed (a resize): `header` is the line that titles them."""
+
+        header: Text
+
     def __init__(self, tensors: dict[str, TensorInfo], *, id: str | None = None) -> None:  # noqa: A002
-        root = root_group(tensors)
-        super().__init__(Text(f"{len(tensors):,} tensors"), root, id=id)
+        self._columns: tuple[Column, ...] = (COUNT, PARAMS, BYTES)
+        super().__init__(Text(f"{len(tensors):,} tensors"), root_group(tensors), id=id)
         self.show_root = False
         self.guide_depth = 2
 
     def on_mount(self) -> None:
+        self._populate(self.root)
+        self.root.expand()
+        self.cursor_line = 0
+
+    def show(self, tensors: dict[str, TensorInfo]) -> None:
+        """Show only `tensors` (a filter), grown lazily as before."""
+        self.clear()
+        self.root.data = root_group(tensors)
         self._populate(self.root)
         self.root.expand()
         self.cursor_line = 0
@@ -46,28 +82,54 @@ class TensorTree(Tree[Item]):
             return
         for child in group.children():
             if isinstance(child, TensorGroup):
-                node.add(self._group_label(child), child, allow_expand=True)
+                node.add(Text(printable(child.name)), child, allow_expand=True)
             else:
-                node.add_leaf(self._leaf_label(child, group), child)
+                node.add_leaf(Text(printable(leaf_name(child, group))), child)
 
     def _on_tree_node_expanded(self, event: Tree.NodeExpanded[Item]) -> None:
         self._populate(event.node)
 
-    def _group_label(self, group: TensorGroup) -> Text:
-        label = Text(printable(group.name))
-        count = len(group.items)
-        label.append(
-            f"  {count:,} tensor{'s' if count != 1 else ''}", self.get_component_rich_style("tensor-tree--meta")
-        )
-        label.append(f"  {_count(group.numel)}", self.get_component_rich_style("tensor-tree--size"))
-        label.append(f"  {human_bytes(group.nbytes)}", self.get_component_rich_style("tensor-tree--meta"))
+    def on_resize(self, event: events.Resize) -> None:
+        self._columns = fit_columns(self._width())
+        self.post_message(self.ColumnsChanged(self.header()))
+
+    def _width(self) -> int:
+        return max(1, self.size.width - (self.scrollbar_size_vertical if self.show_vertical_scrollbar else 0) - 1)
+
+    def header(self) -> Text:
+        """Column titles over the rows, aligned with them."""
+        cells = "".join(c.title.rjust(c.width) for c in self._columns)
+        name = max(0, self._width() + 1 - len(cells))
+        return Text(" name".ljust(name) + cells)
+
+    def render_label(self, node: TreeNode[Item], base_style: Style, style: Style) -> Text:
+        """Name, then the aligned columns, in exactly the room left by the guides."""
+        label = super().render_label(node, base_style, style)
+        data = node.data
+        if data is None or not self.is_mounted:  # styles exist once mounted
+            return label
+        depth = _depth(node)
+        cells = self._cells(data)
+        room = self._width() - depth * self.guide_depth - sum(c.width for c in self._columns)
+        if not node.allow_expand:
+            label = Text.assemble(" " * ICON, label)
+        if isinstance(data, TensorInfo) and room - label.cell_len > 12:
+            label.append(
+                f" {list(data.shape)} {data.dtype}", self.get_component_rich_style("tensor-tree--meta") + style
+            )
+        label.truncate(max(1, room - 1), overflow="ellipsis")
+        label.append(" " * max(0, room - label.cell_len), style)
+        for column, (value, component) in zip(self._columns, cells, strict=True):
+            label.append(value.rjust(column.width), self.get_component_rich_style(component) + style)
         return label
 
-    def _leaf_label(self, info: TensorInfo, group: TensorGroup) -> Text:
-        label = Text(printable(leaf_name(info, group)))
-        label.append(f"  {list(info.shape)} {info.dtype}", self.get_component_rich_style("tensor-tree--meta"))
-        label.append(f"  {human_bytes(info.nbytes)}", self.get_component_rich_style("tensor-tree--size"))
-        return label
+    def _cells(self, data: Item) -> list[tuple[str, str]]:
+        if isinstance(data, TensorGroup):
+            values = {COUNT: f"{len(data.items):,}", PARAMS: _count(data.numel), BYTES: human_bytes(data.nbytes)}
+        else:
+            values = {COUNT: "", PARAMS: _count(data.numel), BYTES: human_bytes(data.nbytes)}
+        component = {COUNT: "tensor-tree--meta", PARAMS: "tensor-tree--size", BYTES: "tensor-tree--meta"}
+        return [(values[c], component[c]) for c in self._columns]
 
     def reveal(self, key: str) -> bool:
         """Open the groups above `key`, then move the cursor to it."""
@@ -97,6 +159,23 @@ class TensorTree(Tree[Item]):
             self.move_cursor(node.parent)
 
 
+def fit_columns(width: int) -> tuple[Column, ...]:
+    """The columns that leave a name at least MIN_NAME cells, dropping the least useful first."""
+    columns = [COUNT, PARAMS, BYTES]
+    for column in DROP_ORDER:
+        if width - ICON - sum(c.width for c in columns) >= MIN_NAME:
+            break
+        columns.remove(column)
+    return tuple(columns)
+
+
+def _depth(node: TreeNode[Item]) -> int:
+    depth, parent = 0, node.parent
+    while parent is not None and parent.parent is not None:
+        depth, parent = depth + 1, parent.parent
+    return depth
+
+
 def _holds(data: Item | None, key: str) -> bool:
     if isinstance(data, TensorInfo):
         return data.key == key
@@ -104,4 +183,4 @@ def _holds(data: Item | None, key: str) -> bool:
 
 
 def _count(n: int) -> str:
-    return f"{human_count(n) or n} params"
+    return human_count(n) or str(n)
