@@ -17,7 +17,7 @@ from typing import Any
 
 from ckpt_tui.dtypes import ITEMSIZE
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
-from ckpt_tui.formats import _source
+from ckpt_tui.formats import source
 from ckpt_tui.formats._entries import EntryBuilder
 from ckpt_tui.formats._pickled import no_storages, unpickle
 from ckpt_tui.formats._records import DType, Opaque
@@ -68,7 +68,7 @@ class DcpLayout:
 
 
 def is_dcp_dir(path: str) -> bool:
-    return _source.isfile(_source.join(path, ".metadata"))
+    return source.isfile(source.join(path, ".metadata"))
 
 
 @lru_cache(maxsize=4)
@@ -175,7 +175,7 @@ def _state(obj: Any) -> dict[str, Any]:
 
 
 def read(directory: str) -> Checkpoint:
-    if _source.is_url(directory):  # torch's DCP reader, which reads its data, takes local directories only
+    if source.is_url(directory):  # torch's DCP reader, which reads its data, takes local directories only
         message = "DCP directories are read locally only (torch reads their data): download it"
         raise UnsupportedFormatError(message, directory)
     st = os.stat(os.path.join(directory, ".metadata"))

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from ckpt_tui.dtypes import SAFETENSORS_DTYPES, itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError
-from ckpt_tui.formats import _source
+from ckpt_tui.formats import source
 from ckpt_tui.model import (
     Checkpoint,
     CheckpointFormat,
@@ -83,8 +83,8 @@ def _aliases(metadata: Any, tensors: list[TensorInfo]) -> list[TensorInfo]:
 
 def read_header(path: str) -> dict[str, Any]:
     """The raw JSON header (with `__metadata__`), validated."""
-    with _source.open_binary(path) as f:
-        return _header(path, f, _source.getsize(path))
+    with source.open_binary(path) as f:
+        return _header(path, f, source.getsize(path))
 
 
 def _header(path: str, f: IO[bytes], size: int) -> dict[str, Any]:

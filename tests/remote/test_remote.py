@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from ckpt_tui.cli import main
 from ckpt_tui.core.tensors import load_tensor
-from ckpt_tui.formats import _source, read_checkpoint
+from ckpt_tui.formats import read_checkpoint, source
 from tests.helpers import SAMPLES, same_bits
 from tests.remote.conftest import CountingProxy
 
@@ -43,9 +43,9 @@ def test_a_remote_checkpoint_lists_as_the_local_one_from_its_pickle_and_director
 ) -> None:
     url = upload(big_checkpoint, bucket, "run/big.pth")
     s3_server.reset()
-    before = _source.TRAFFIC.as_json()
+    before = source.TRAFFIC.as_json()
     assert listing(url) == listing(str(big_checkpoint))
-    fetched = _source.TRAFFIC.bytes - before["bytes_fetched"]
+    fetched = source.TRAFFIC.bytes - before["bytes_fetched"]
     size = big_checkpoint.stat().st_size
     assert fetched <= 1 << 20, fetched  # the pickle, the directory and a buffer's worth: not the tensors
     assert s3_server.sent <= fetched + 64 << 10, s3_server.sent  # the server agrees, headers included
@@ -126,7 +126,25 @@ def test_a_scheme_without_its_backend_names_the_extra(capsys: pytest.CaptureFixt
 
 
 def test_local_paths_are_untouched_by_the_remote_layer() -> None:
-    assert not _source.is_url(str(SAMPLES / "training.pth"))
-    assert not _source.is_url("C:\\models\\x.pth") and not _source.is_url("weird://x")
-    assert _source.is_url("s3://b/k") and _source.is_url("hf://org/repo/model.safetensors")
+    assert not source.is_url(str(SAMPLES / "training.pth"))
+    assert not source.is_url("C:\\models\\x.pth") and not source.is_url("weird://x")
+    assert source.is_url("s3://b/k") and source.is_url("hf://org/repo/model.safetensors")
     assert os.path.exists(SAMPLES / "training.pth")
+
+
+def test_a_remote_prefix_lists_as_a_run(
+    s3_server: CountingProxy, bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    for epoch, loss in enumerate((0.9, 0.4, 0.6)):
+        torch.save({"epoch": epoch, "loss": loss, "model": {"w": torch.full((1024, 1024), float(epoch))}},
+                   run / f"ckpt_epoch_{epoch:03d}.pth")  # fmt: skip
+    url = upload(run, bucket, "runs/exp1")
+    s3_server.reset()
+    assert main(["runs", "--json", url]) == 0
+    document = json.loads(capsys.readouterr().out)
+    rows = {c["name"]: (c["epoch"], c["metrics"]["loss"]) for c in document["checkpoints"]}
+    assert rows == {"ckpt_epoch_000.pth": (0, 0.9), "ckpt_epoch_001.pth": (1, 0.4), "ckpt_epoch_002.pth": (2, 0.6)}
+    assert document["best"]["path"].endswith("ckpt_epoch_001.pth")
+    assert s3_server.sent < 1 << 20  # pickles and directories (a buffer's worth each), not 12 MB of weights

@@ -200,3 +200,36 @@ def dirname(path: str) -> str:
 
 def basename(path: str) -> str:
     return posixpath.basename(path.rstrip("/")) if is_url(path) else os.path.basename(path)
+
+
+def abspath(path: str) -> str:
+    return path if is_url(path) else os.path.abspath(path)
+
+
+def islink(path: str) -> bool:
+    return False if is_url(path) else os.path.islink(path)
+
+
+def realpath(path: str) -> str:
+    return path if is_url(path) else os.path.realpath(path)
+
+
+def stamp(path: str) -> tuple[int, int]:
+    """(bytes, newest modification in ns) of a file, or of every file under a folder (links not followed)."""
+    if is_url(path):
+        fs, inner = _split(path)
+        if not isdir(path):
+            return getsize(path), int(getmtime(path) * 1e9)
+        return int(_remote(fs.du, path, inner)), 0  # object stores have no folder times
+    if not os.path.isdir(path):
+        st = os.stat(path)
+        return st.st_size, st.st_mtime_ns
+    size, newest = 0, os.stat(path).st_mtime_ns
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                st = os.lstat(os.path.join(root, f))
+            except OSError:
+                continue
+            size, newest = size + st.st_size, max(newest, st.st_mtime_ns)
+    return size, newest
