@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ckpt_tui import __version__, commands
+from ckpt_tui.commands._output import report_traffic
 from ckpt_tui.errors import CkptError, ExitCode, UsageError, exit_code_for
 
 
@@ -23,7 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(parser, list(sys.argv[1:] if argv is None else argv))
         args.one_shot = argv is None
-        return int(args.run(args))
+        code = int(args.run(args))
+        report_traffic()
+        return code
     except KeyboardInterrupt:
         print("ckpt-tui: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED

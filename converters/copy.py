@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ckpt_tui.core.decode import decode_chunk
 from ckpt_tui.core.tensors import drop_pages, read_array
-from ckpt_tui.formats import byte_range, has_byte_range
+from ckpt_tui.formats import byte_range, has_byte_range, is_url
 from ckpt_tui.model import TensorInfo
 
 if TYPE_CHECKING:
@@ -74,8 +74,8 @@ class OutputFile:
 
 def source_range(info: TensorInfo) -> tuple[int, int] | None:
     """(file offset, length) of a tensor's own bytes where they are one range of its file as it is written
-    (contiguous, in a file), else None."""
-    if not (info.is_contiguous and has_byte_range(info.storage)):
+    (contiguous, in a local file), else None: remote tensors come through `read_array`, fetched and mapped."""
+    if not (info.is_contiguous and has_byte_range(info.storage)) or is_url(info.storage.file):
         return None
     start, _ = byte_range(info.storage)
     return start + info.byte_offset, info.nbytes

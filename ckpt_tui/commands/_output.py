@@ -7,6 +7,8 @@ import re
 import sys
 from typing import Any
 
+from ckpt_tui.formats import TRAFFIC
+
 # what json.dumps(ensure_ascii=False) leaves raw but a terminal acts on: DEL, C1 controls (8-bit CSI/OSC), bidi
 # overrides and line separators; JSON's structure is ASCII, so these occur only inside strings
 _RAW_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -16,6 +18,8 @@ def emit_json(document: object) -> None:
     """Indented for a terminal, compact for a pipe (100k tensors: 1.4 s indented vs 0.3 s); nothing raw that a
     terminal would act on (the same text, with those characters as \\u escapes)."""
     indent = 2 if sys.stdout.isatty() else None
+    if isinstance(document, dict) and TRAFFIC.requests:  # remote sources: what reading them cost
+        document = {**document, "remote": TRAFFIC.as_json()}
     text = json.dumps(document, indent=indent, ensure_ascii=False, default=str)
     sys.stdout.write(_RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
@@ -35,3 +39,11 @@ def _console_class() -> Any:
             raise BrokenPipeError
 
     return PipeConsole
+
+
+def report_traffic() -> None:
+    """One line on stderr after a verb that read remote sources: bytes fetched and requests made."""
+    if TRAFFIC.requests:
+        from ckpt_tui.render import human_bytes
+
+        print(f"ckpt-tui: fetched {human_bytes(TRAFFIC.bytes)} in {TRAFFIC.requests} requests", file=sys.stderr)

@@ -13,6 +13,7 @@ from ckpt_tui.commands._output import console, emit_json
 from ckpt_tui.core.devices import needs_values
 from ckpt_tui.dtypes import itemsize
 from ckpt_tui.errors import ExitCode
+from ckpt_tui.formats import TRAFFIC
 from ckpt_tui.model import Checkpoint, NoticeCode, TensorInfo
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ def emit_summary_json(summary: Summary, ckpt: Checkpoint) -> None:
         emit_json(summary_json(summary, ckpt))  # summary_json changed its shape: the generic way
         return
     text = "".join((head[:-2], ", ".join(rows), "]}"))
+    if TRAFFIC.requests:  # as emit_json adds it: what reading a remote source cost
+        text = f'{text[:-1]}, "remote": {json.dumps(TRAFFIC.as_json())}}}'
     sys.stdout.write(_RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 

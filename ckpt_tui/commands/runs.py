@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from ckpt_tui.errors import ExitCode, UnreadableError, UsageError
 
@@ -32,8 +31,10 @@ def read_run_arg(args: argparse.Namespace) -> object:
 
     if args.mode and not args.metric:
         raise UsageError("--mode needs --metric")
-    if not os.path.isdir(args.path):
-        raise UnreadableError("not a folder" if os.path.exists(args.path) else "no such folder", args.path)
+    from ckpt_tui.formats import source
+
+    if not source.isdir(args.path):
+        raise UnreadableError("not a folder" if source.exists(args.path) else "no such folder", args.path)
     return read_run(args.path, args.metric, args.mode)
 
 

@@ -21,7 +21,7 @@ from dataclasses import replace
 from ckpt_tui.core.run_pick import declared_best_paths, pick_best, pick_latest, producer_best
 from ckpt_tui.core.run_scalars import read_scalars, resume_parts
 from ckpt_tui.errors import CkptError
-from ckpt_tui.formats import dcp, read_checkpoint, sharded
+from ckpt_tui.formats import dcp, read_checkpoint, sharded, source
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.reports import Pick, RunMember, RunReport, Skipped, Stamp
 
@@ -38,7 +38,7 @@ def is_one_checkpoint_dir(path: str) -> bool:
     """A folder that is itself one checkpoint: DCP, a shard set, a Trainer/training directory, a model folder
     (weights with a config.json, or a weights file alone)."""
     try:
-        names = set(os.listdir(path))
+        names = set(source.listdir(path))
     except OSError:
         return False
     if dcp.is_dcp_dir(path) or sharded.find_index(path) or sharded.is_trainer_dir(path):
@@ -46,21 +46,21 @@ def is_one_checkpoint_dir(path: str) -> bool:
     weights = sharded.weights_file(path)
     if weights is None:
         return False
-    others = [n for n in names if os.path.join(path, n) != weights and _maybe_checkpoint_file(path, n)]
+    others = [n for n in names if source.join(path, n) != weights and _maybe_checkpoint_file(path, n)]
     return "config.json" in names or not others  # a model folder, not a run that has a model.pth in it
 
 
 def _maybe_checkpoint_file(directory: str, name: str) -> bool:
     if name.startswith(".") or name.lower().endswith(NOT_CHECKPOINTS + TEMP_SUFFIXES):
         return False
-    return os.path.isfile(os.path.join(directory, name))
+    return source.isfile(source.join(directory, name))
 
 
 def is_run_dir(path: str) -> bool:
     """A folder that is not itself one checkpoint and holds at least one entry that may be one (nothing read)."""
-    if not os.path.isdir(path) or is_one_checkpoint_dir(path):
+    if not source.isdir(path) or is_one_checkpoint_dir(path):
         return False
-    return any(reason is None for _, _, reason in _entries(os.path.abspath(path)))
+    return any(reason is None for _, _, reason in _entries(source.abspath(path)))
 
 
 def read_run(
@@ -70,7 +70,7 @@ def read_run(
 
     `cache` (path -> read) lets a watcher re-read only what changed since its last call.
     """
-    directory = os.path.abspath(directory)
+    directory = source.abspath(directory)
     members, skipped = _collect(directory, {} if cache is None else cache)
     ordered = sorted(members, key=_training_order)
     best, latest = pick_best(ordered, metric, mode), pick_latest(ordered)
@@ -91,7 +91,7 @@ def _collect(directory: str, cache: MemberCache) -> tuple[list[RunMember], list[
     for name, path, reason in _entries(directory):
         if reason is not None:
             skipped.append(Skipped(path, reason))
-        elif os.path.islink(path) and _link_target(directory, path) is not None:
+        elif source.islink(path) and _link_target(directory, path) is not None:
             links.append((name, path))
         else:
             found = _read_cached(path, name, cache)
@@ -105,25 +105,25 @@ def _collect(directory: str, cache: MemberCache) -> tuple[list[RunMember], list[
 def _entries(directory: str) -> list[tuple[str, str, str | None]]:
     """(name, path, why it is skipped or None) for each entry of the folder."""
     try:
-        names = sorted(os.listdir(directory))
+        names = sorted(source.listdir(directory))
     except OSError as e:
         from ckpt_tui.errors import UnreadableError
 
         raise UnreadableError(f"cannot list the folder: {e.strerror}", directory) from None
     claimed = _shards_claimed(directory, names)
-    return [(n, os.path.join(directory, n), _skip_reason(directory, n, claimed)) for n in names]
+    return [(n, source.join(directory, n), _skip_reason(directory, n, claimed)) for n in names]
 
 
 def _skip_reason(directory: str, name: str, claimed: dict[str, str]) -> str | None:
-    path = os.path.join(directory, name)
+    path = source.join(directory, name)
     if name.startswith(".") or name.lower().endswith(TEMP_SUFFIXES) or TEMP_NAME.search(name):
         return "temporary or hidden name (a write in progress?)"
     if name in claimed:
         return f"a shard of {claimed[name]}"
-    if os.path.islink(path) and not os.path.exists(path):
+    if source.islink(path) and not source.exists(path):
         return f"dangling symlink -> {os.readlink(path)}"
-    if os.path.isdir(path):
-        if TRAINER_DIR.match(name) and not os.path.exists(os.path.join(path, "trainer_state.json")):
+    if source.isdir(path):
+        if TRAINER_DIR.match(name) and not source.exists(source.join(path, "trainer_state.json")):
             return "no trainer_state.json yet (the Trainer writes it last: being written?)"
         return None if is_one_checkpoint_dir(path) else "a folder with no checkpoint in it"
     if name.lower().endswith(NOT_CHECKPOINTS) and not name.endswith(".index.json"):
@@ -137,7 +137,7 @@ def _shards_claimed(directory: str, names: list[str]) -> dict[str, str]:
     for name in names:
         if name.endswith(".index.json"):
             try:
-                weight_map = sharded.load_json(os.path.join(directory, name)).get("weight_map", {})
+                weight_map = sharded.load_json(source.join(directory, name)).get("weight_map", {})
             except (CkptError, AttributeError):
                 continue
             claimed.update(
@@ -176,12 +176,12 @@ def read_member(path: str, name: str, stamp: Stamp | None = None) -> RunMember |
         format=ckpt.format,
         size=stamp.size,
         mtime=stamp.mtime_ns / 1e9,
-        is_dir=os.path.isdir(path),
+        is_dir=source.isdir(path),
         epoch=scalars.epoch,
         step=scalars.step,
         metrics=scalars.metrics,
         resume=resume_parts(ckpt),
-        symlink=os.path.realpath(path) if os.path.islink(path) else None,
+        symlink=source.realpath(path) if source.islink(path) else None,
         lightning=scalars.lightning,
         trainer_best=scalars.trainer_best,
     )
@@ -199,25 +199,14 @@ def _verdict(ckpt: Checkpoint) -> str | None:
 
 def stamp_of(path: str) -> Stamp:
     """Size and newest mtime of a file, or of every file under a folder (symlinks inside are not followed)."""
-    if not os.path.isdir(path):
-        st = os.stat(path)
-        return Stamp(st.st_size, st.st_mtime_ns)
-    size, newest = 0, os.stat(path).st_mtime_ns
-    for root, _, files in os.walk(path):
-        for f in files:
-            try:
-                st = os.lstat(os.path.join(root, f))
-            except OSError:
-                continue
-            size, newest = size + st.st_size, max(newest, st.st_mtime_ns)
-    return Stamp(size, newest)
+    return Stamp(*source.stamp(path))
 
 
 def _link_target(directory: str, link: str) -> str | None:
     """The target of a symlink when it is another entry of this folder (an alias), else None."""
-    target = os.path.realpath(link)
-    if os.path.dirname(target) == os.path.realpath(directory) and os.path.exists(target):
-        return os.path.join(directory, os.path.basename(target))
+    target = source.realpath(link)
+    if os.path.dirname(target) == source.realpath(directory) and source.exists(target):
+        return source.join(directory, os.path.basename(target))
     return None
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ckpt_tui.core.unsafe import live_tensor
 from ckpt_tui.dtypes import NUMPY_TYPESTR, itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
-from ckpt_tui.formats import byte_range, has_byte_range
+from ckpt_tui.formats import byte_range, has_byte_range, is_url, read_range
 from ckpt_tui.model import StorageSource, TensorInfo
 
 if TYPE_CHECKING:
@@ -57,6 +57,8 @@ def map_storage(info: TensorInfo) -> memoryview:
         )
     if nbytes == 0:
         return memoryview(bytearray())
+    if is_url(info.storage.file):
+        return fetch_range(info.storage.file, start, nbytes)
     aligned = start - start % mmap.ALLOCATIONGRANULARITY
     try:
         with open(info.storage.file, "rb") as f:
@@ -64,6 +66,19 @@ def map_storage(info: TensorInfo) -> memoryview:
     except (OSError, ValueError) as e:
         raise UnreadableError(f"cannot map tensor '{info.key}': {e}", info.storage.file) from None
     return memoryview(mm)[start - aligned :]
+
+
+def fetch_range(url: str, start: int, nbytes: int, chunk: int = 8 << 20) -> memoryview:
+    """A remote storage's bytes, fetched in chunks into an unnamed temporary file and mapped: as lazy and as
+    bounded in memory as a local map (the pages are the file's, not the heap's)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as spool:
+        for offset in range(0, nbytes, chunk):
+            spool.write(read_range(url, start + offset, min(chunk, nbytes - offset)))
+        spool.flush()
+        mm = mmap.mmap(spool.fileno(), nbytes, access=mmap.ACCESS_COPY)
+    return memoryview(mm)
 
 
 def read_array(info: TensorInfo) -> np.ndarray:

@@ -9,7 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ckpt_tui.errors import InvalidCheckpointError, Remedy, UnreadableError, UnsupportedFormatError
+from ckpt_tui.formats import source
+from ckpt_tui.formats.source import TRAFFIC, is_url, read_range
 from ckpt_tui.model import Checkpoint, Storage, StorageSource
+
+__all__ = ["TRAFFIC", "byte_range", "has_byte_range", "is_url", "read_checkpoint", "read_range"]
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 TAR_MAGIC_OFFSET = 257
@@ -45,11 +49,11 @@ def _nested(path: str) -> Iterator[None]:
 def _read_path(path: str) -> Checkpoint:
     head = b""
     try:
-        if os.path.isdir(path):
+        if source.isdir(path):
             with _gc_paused():
                 return _read_directory(path)
         size = _check_file(path)
-        with open(path, "rb") as f, _gc_paused():
+        with source.open_binary(path) as f, _gc_paused():
             head = f.read(512)
             try:
                 return _dispatch(path, f, head, size)
@@ -142,6 +146,11 @@ def _is_tar(f: object) -> bool:
 
 
 def _check_file(path: str) -> int:
+    if source.is_url(path):
+        size = source.getsize(path)
+        if size == 0:
+            raise UnreadableError("is empty (0 bytes)", path)
+        return size
     try:
         st = os.stat(path)
     except FileNotFoundError:

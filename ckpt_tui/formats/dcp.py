@@ -16,7 +16,8 @@ from functools import lru_cache
 from typing import Any
 
 from ckpt_tui.dtypes import ITEMSIZE
-from ckpt_tui.errors import InvalidCheckpointError, UnreadableError
+from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
+from ckpt_tui.formats import source
 from ckpt_tui.formats._entries import EntryBuilder
 from ckpt_tui.formats._pickled import no_storages, unpickle
 from ckpt_tui.formats._records import DType, Opaque
@@ -67,7 +68,7 @@ class DcpLayout:
 
 
 def is_dcp_dir(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, ".metadata"))
+    return source.isfile(source.join(path, ".metadata"))
 
 
 @lru_cache(maxsize=4)
@@ -174,6 +175,9 @@ def _state(obj: Any) -> dict[str, Any]:
 
 
 def read(directory: str) -> Checkpoint:
+    if source.is_url(directory):  # torch's DCP reader, which reads its data, takes local directories only
+        message = "DCP directories are read locally only (torch reads their data): download it"
+        raise UnsupportedFormatError(message, directory)
     st = os.stat(os.path.join(directory, ".metadata"))
     layout = read_layout(directory, st.st_mtime_ns)
     tree: dict[Key, Any] = {}

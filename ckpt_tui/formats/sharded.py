@@ -7,13 +7,14 @@ one checkpoint whose parts (weights, optimizer, scheduler, RNG states, trainer s
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import json
 import os
 from collections.abc import Callable
 from typing import Any
 
 from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError
+from ckpt_tui.formats import source
 from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Kind, Notice, NoticeCode, Severity
 
 Reader = Callable[[str], Checkpoint]
@@ -48,16 +49,17 @@ NUMBERED_PARTS = (("rng_state", (".pth", ".pt")), ("random_states", (".pkl",)), 
 
 
 def find_index(directory: str) -> str | None:
+    names = sorted(n for n in source.listdir(directory) if not n.startswith("."))
     for pattern in INDEX_PATTERNS:
-        found = sorted(glob.glob(os.path.join(glob.escape(directory), pattern)))
+        found = fnmatch.filter(names, pattern)
         if found:
-            return found[0]
+            return source.join(directory, found[0])
     return None
 
 
 def is_trainer_dir(directory: str) -> bool:
     """Training state beside the weights (optimizer, scheduler, RNG, trainer state): not just a released model."""
-    names = set(os.listdir(directory))
+    names = set(source.listdir(directory))
     return bool(names & (set(TRAINER_PARTS) - MODEL_DIR_PARTS) or any(_numbered_part(n) for n in names))
 
 
@@ -67,8 +69,8 @@ def _numbered_part(name: str) -> bool:
 
 def weights_file(directory: str) -> str | None:
     """The model weights of a directory: its shard index, else the first of the usual file names."""
-    names = set(os.listdir(directory))
-    return find_index(directory) or next((os.path.join(directory, w) for w in WEIGHT_FILES if w in names), None)
+    names = set(source.listdir(directory))
+    return find_index(directory) or next((source.join(directory, w) for w in WEIGHT_FILES if w in names), None)
 
 
 def read_index(path: str, read_checkpoint: Reader) -> Checkpoint:
@@ -77,14 +79,14 @@ def read_index(path: str, read_checkpoint: Reader) -> Checkpoint:
     weight_map = document.get("weight_map") if isinstance(document, dict) else None
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
         raise InvalidCheckpointError("not a shard index: expected {'weight_map': {name: file}}", path)
-    directory = os.path.dirname(os.path.abspath(path))
+    directory = source.dirname(path)
     notices: list[Notice] = []
     shards: dict[str, Checkpoint] = {}
     for name in dict.fromkeys(weight_map.values()):
-        shard_path = os.path.join(directory, name)
-        if os.path.dirname(os.path.abspath(shard_path)) != directory:
+        shard_path = source.join(directory, name)
+        if _outside(directory, name, shard_path):
             raise InvalidCheckpointError(f"shard {name!r} lies outside the index's directory", path)
-        if name.endswith(".json") or os.path.isdir(shard_path):
+        if name.endswith(".json") or source.isdir(shard_path):
             notices.append(_problem(f"shard {name} is not a weights file (an index or a directory); not read"))
             continue
         try:
@@ -109,8 +111,14 @@ def read_index(path: str, read_checkpoint: Reader) -> Checkpoint:
             f"{len(shards)} shards, {len(children)} tensors (index: {os.path.basename(path)})",
         )
     )
-    size = sum(s.file_size for s in shards.values()) + os.path.getsize(path)
+    size = sum(s.file_size for s in shards.values()) + source.getsize(path)
     return Checkpoint(path, kind, Entry(Kind.MAPPING, "shards", None, tuple(children)), size, tuple(notices))
+
+
+def _outside(directory: str, name: str, shard_path: str) -> bool:
+    if source.is_url(directory):
+        return "/" in name or name in (".", "..")
+    return os.path.dirname(os.path.abspath(shard_path)) != directory
 
 
 def _merge(weight_map: dict[str, str], shards: dict[str, Checkpoint], notices: list[Notice]) -> tuple[list[Any], int]:
@@ -158,7 +166,7 @@ def read_trainer_dir(directory: str, read_checkpoint: Reader) -> Checkpoint:
             continue
         if part is None:
             parts.append((name, json_entry(load_json(path))))
-            size += os.path.getsize(path)
+            size += source.getsize(path)
         else:
             parts.append((name, part.root))
             size += part.file_size
@@ -188,13 +196,13 @@ def read_trainer_dir(directory: str, read_checkpoint: Reader) -> Checkpoint:
 
 def _trainer_files(directory: str) -> tuple[list[tuple[str, str]], list[str]]:
     """(part name, path) of every part, and the names of the files that are none (said, not dropped silently)."""
-    names = sorted(os.listdir(directory))
+    names = sorted(source.listdir(directory))
     out, skipped = [], []
     weights = weights_file(directory)
     if weights:
         out.append(("model", weights))
     for name in names:
-        path = os.path.join(directory, name)
+        path = source.join(directory, name)
         if name in TRAINER_PARTS:
             out.append((TRAINER_PARTS[name], path))
         elif _numbered_part(name):
@@ -208,7 +216,7 @@ def _is_weights_file(directory: str, name: str, weights: str | None) -> bool:
     """The weights file itself, or a shard its index names (shards are read through the index)."""
     if weights is None:
         return False
-    path = os.path.join(directory, name)
+    path = source.join(directory, name)
     if path == weights:
         return True
     return weights.endswith(".index.json") and name.endswith((".safetensors", ".bin", ".pt", ".pth"))
@@ -233,10 +241,10 @@ def part_notices(part: str, found: tuple[Notice, ...]) -> list[Notice]:
 
 def load_json(path: str) -> Any:
     try:
-        if os.path.getsize(path) > MAX_JSON:
+        if source.getsize(path) > MAX_JSON:
             raise InvalidCheckpointError(f"JSON file larger than {MAX_JSON >> 20} MB", path)
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        with source.open_binary(path) as f:
+            return json.loads(f.read().decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise UnreadableError(f"cannot read JSON: {e}", path) from None
 

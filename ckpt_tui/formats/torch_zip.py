@@ -8,12 +8,12 @@ read), that every storage the pickle references exists and holds the bytes its t
 from __future__ import annotations
 
 import io
-import os
 from functools import lru_cache
 from typing import IO, Any
 
 from ckpt_tui.dtypes import itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
+from ckpt_tui.formats import source
 from ckpt_tui.formats._entries import make_storage
 from ckpt_tui.formats._pickled import build_checkpoint, unpickle
 from ckpt_tui.formats._records import StorageRef
@@ -123,23 +123,22 @@ _DIRECTORIES: dict[tuple[str, int, int], ZipDirectory] = {}  # the last few file
 
 
 def _cache_directory(path: str, directory: ZipDirectory) -> None:
-    st = os.stat(path)
+    size, stamp = source.version(path)
     while len(_DIRECTORIES) >= 8:
         del _DIRECTORIES[next(iter(_DIRECTORIES))]
-    _DIRECTORIES[(path, st.st_size, st.st_mtime_ns)] = directory
+    _DIRECTORIES[(path, size, stamp)] = directory
 
 
 def member_range(path: str, member: str) -> tuple[int, int]:
     """(absolute offset, length) of a stored member's bytes."""
-    st = os.stat(path)
-    return _member_range(path, member, st.st_size, st.st_mtime_ns)
+    return _member_range(path, member, *source.version(path))
 
 
 @lru_cache(maxsize=4096)
 def _member_range(path: str, member: str, size: int, mtime_ns: int) -> tuple[int, int]:
     directory = _DIRECTORIES.get((path, size, mtime_ns))
     if directory is None:
-        with open(path, "rb") as f:
+        with source.open_binary(path) as f:
             directory = read_directory(path, f, size)
         _DIRECTORIES[(path, size, mtime_ns)] = directory
     found = directory.find_name(member)
@@ -147,5 +146,5 @@ def _member_range(path: str, member: str, size: int, mtime_ns: int) -> tuple[int
         raise InvalidCheckpointError(f"storage '{member}' is referenced by data.pkl but missing from the archive", path)
     if found.method != STORED:
         raise UnsupportedFormatError(f"storage '{found.name}' is compressed; re-save it with torch.save", path)
-    with open(path, "rb") as f:
+    with source.open_binary(path) as f:
         return member_start(path, f, found, size), found.size
