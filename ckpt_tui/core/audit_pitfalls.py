@@ -91,9 +91,13 @@ def pickled_objects(ckpt: Checkpoint, skip: set[int]) -> list[Finding]:
     """Whole nn.Modules (and optimizer/scheduler objects) pickled instead of their state dicts: the outermost ones.
     `skip`: ids of entries not to descend into (the state dict and optimizer mappings: 100k tensors, no objects)."""
     found: list[tuple[str, str]] = []
+    seen: set[int] = set()  # entries shared through the pickle memo are visited once (2**60 paths otherwise)
     stack: list[tuple[tuple[Key, ...], Entry]] = [((), ckpt.root)]
     while stack:
         path, entry = stack.pop()
+        if id(entry) in seen:
+            continue
+        seen.add(id(entry))
         if entry.kind is Kind.OPAQUE and (
             entry.child(Marker.MODULE_STATE) is not None or entry.type_name.startswith(OPTIM)
         ):

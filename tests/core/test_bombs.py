@@ -57,6 +57,8 @@ def verbs(path: Path, out: Path) -> list[list[str]]:
         ["diff", str(path), str(path)],
         ["convert", str(path), "-o", str(out / "out.safetensors"), "--force"],
         ["check", str(path), "--model", "sample_checkpoints.models:TinyNet", "--device", "meta", "--no-strict"],
+        ["audit", str(path)],
+        ["runs", str(path.parent)],
     ]
 
 
@@ -165,7 +167,18 @@ def benign(d: Path) -> Path:
     return path
 
 
+def memo_fanout(d: Path) -> Path:
+    """A tuple of a tuple of ... 60 levels deep, each level the previous one twice through the memo: 2**60 paths
+    to walk for anything that follows paths instead of entries (the audit's object search once did: a hang)."""
+    from tests.helpers import write_torch_zip
+
+    level = b"h%ch%c\x86\x94"  # BINGET the previous level twice, TUPLE2, MEMOIZE
+    levels = b"0".join(level % (2 + i, 2 + i) for i in range(60))  # POP between levels; the last one stays
+    return write_torch_zip(d / "fanout.pt", b"\x80\x04}\x94\x8c\x01x\x94N\x940" + levels + b"s.")
+
+
 BOMBS: dict[str, Callable[[Path], Path]] = {
+    "memo fan-out, 2**60 paths": memo_fanout,
     "deflated data.pkl of 256 MB": deflate_bomb,
     "stride-0 tensor claiming 4 TB": stride0_terabytes,
     "shard index listing itself": self_index,
