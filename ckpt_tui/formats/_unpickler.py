@@ -143,6 +143,25 @@ for _op, _step in ((pickle.SETITEMS, 2), (pickle.DICT, 2), (pickle.ADDITEMS, 1),
     SafeUnpickler.dispatch[_op[0]] = _hashing(_op, _step)
 
 
+def _nothing_to_add(opcode: bytes) -> Any:
+    """APPENDS/ADDITEMS with nothing above the mark do nothing, as in CPython's C unpickler (which returns before
+    looking at the target), where the stdlib's Python one first looks up `.append`/`.add` and can fail: the two
+    unpicklers must agree on every pickle (found by the fast path's property test)."""
+    original: Any = SafeUnpickler.dispatch[opcode[0]]
+
+    def load(self: SafeUnpickler) -> None:
+        if not self.stack:  # the stack since the mark is empty
+            self.pop_mark()
+            return
+        original(self)
+
+    return load
+
+
+for _op in (pickle.APPENDS, pickle.ADDITEMS):
+    SafeUnpickler.dispatch[_op[0]] = _nothing_to_add(_op)
+
+
 # -- the fast path: CPython's C unpickler, behind a scan that vouches for the pickle ------------------------------
 
 C_UNPICKLER: Any = None if pickle.Unpickler is cast(Any, pickle._Unpickler) else pickle.Unpickler

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ckpt_tui.errors import CkptError
@@ -228,6 +228,8 @@ def unpickled(data: bytes, fast: bool) -> tuple[str, Any]:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(OPCODE, max_size=40), proto=st.integers(2, 5))
+@example(ops=[b")", b"(", b"\x90"], proto=2)  # ADDITEMS on a tuple with nothing to add: C did nothing, Python failed
+@example(ops=[b")", b"(", b"e"], proto=2)  # the same for APPENDS
 def test_generated_pickles_unpickle_identically(ops: list[bytes], proto: int) -> None:
     """Whatever the C unpickler reads (behind the scan, without error), the Python one reads the same."""
     data = b"\x80" + bytes([proto]) + b"".join(ops) + b"."
