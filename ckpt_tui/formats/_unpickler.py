@@ -151,7 +151,7 @@ def _nothing_to_add(opcode: bytes) -> Any:
 
     def load(self: SafeUnpickler) -> None:
         if not self.stack:  # the stack since the mark is empty
-            self.pop_mark()
+            self.pop_mark()  # type: ignore[attr-defined]
             return
         original(self)
 
