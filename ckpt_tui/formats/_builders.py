@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pickle
 import struct
+import types
+from collections.abc import Callable
 from typing import Any
 
 from ckpt_tui.dtypes import ITEMSIZE, NUMPY_STRUCT, STORAGE_DTYPES
@@ -344,7 +346,40 @@ def _builders() -> dict[tuple[str, str], Any]:
     return table
 
 
-BUILDERS = _builders()
+class Builder:
+    """An allow-listed function, callable but sealed. `find_class` hands the same object to every read, so a BUILD
+    on it (`__defaults__`, `__kwdefaults__` set from the pickle) would change how later files read in the same
+    process; here it is an error instead, in both unpicklers (no `__dict__`, no settable attributes)."""
+
+    __slots__ = ("_fn",)
+    _fn: Callable[..., Any]
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        object.__setattr__(self, "_fn", fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fn(*args, **kwargs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"the builder for {self._fn.__name__} is read-only")
+
+
+class _Sealed(type):
+    """The metaclass of allow-listed classes: their attributes cannot be set once made (a BUILD on the class)."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        raise AttributeError(f"{cls.__name__} is read-only")
+
+
+def _seal(value: Any) -> Any:
+    if isinstance(value, types.FunctionType):
+        return Builder(value)
+    if isinstance(value, type):
+        return _Sealed(value.__name__, (value,), {"__slots__": ()})
+    return value  # NamedTuple records: immutable already
+
+
+BUILDERS = {key: _seal(value) for key, value in _builders().items()}
 LAYOUTS = frozenset(name for (module, name), v in BUILDERS.items() if module == "torch" and isinstance(v, Layout))
 
 
