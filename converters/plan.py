@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ckpt_tui.core.keys import rename_keys
 from ckpt_tui.core.layout import state_dict_at
+from ckpt_tui.core.tensors import check_expansion
 from ckpt_tui.dtypes import FLOATING, NUMPY_STRUCT, TO_SAFETENSORS
 from ckpt_tui.errors import Setting, UsageError
 from ckpt_tui.model import (
@@ -83,6 +84,7 @@ def plan_safetensors(
     renamed = rename_keys(selected, rules)
     candidates, not_carried = [], []
     for name, info in renamed.items():
+        check_expansion(info)  # a stride-0 view claiming terabytes is refused before the output is sized for it
         why = _unsupported(info)
         if why:
             not_carried.append((name, why))
