@@ -326,3 +326,16 @@ def tensor_count(entry: Entry, memo: dict[int, int] | None = None) -> int:
             stack.append((node, True))
             stack.extend((c, False) for _, c in node.children if id(c) not in memo)
     return memo[id(entry)]
+
+
+def value_text(value: object, limit: int = 60) -> str:
+    """A plain value as short text: arrays by dtype and shape, globals by name, long bytes by length, else its repr
+    cut at `limit`. The one rule for the renderers and for the diff's comparisons of non-tensor values."""
+    if isinstance(value, ArrayValue):
+        return f"array {value.dtype} {list(value.shape)}"
+    if isinstance(value, GlobalRef):
+        return value.qualname
+    if isinstance(value, bytes) and len(value) > 16:
+        return f"<{len(value)} bytes>"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -27,10 +27,10 @@ from ckpt_tui.model import (
     Checkpoint,
     CheckpointFormat,
     Entry,
-    GlobalRef,
     Key,
     Kind,
     TensorInfo,
+    value_text,
     walk_dotted,
 )
 from ckpt_tui.reports import DiffOptions, DiffReport, DiffStatus, Progress, TensorDiff, ValueChange
@@ -178,16 +178,7 @@ def _describe(entry: Entry) -> str:
     value = entry.value
     data = value.data if isinstance(value, ArrayValue) else value if isinstance(value, bytes) else None
     digest = f" #{hashlib.blake2b(bytes(data), digest_size=6).hexdigest()}" if isinstance(data, bytes) else ""
-    return f"{_short_repr(value, 200)}{digest} ({entry.type_name})"
+    return f"{value_text(value, 200)}{digest} ({entry.type_name})"
 
 
-def _short_repr(value: object, limit: int) -> str:
-    """The comparable text of a value (render.text.short_repr's rules, kept here: the core does not import render)."""
-    if isinstance(value, ArrayValue):
-        return f"array {value.dtype} {list(value.shape)}"
-    if isinstance(value, GlobalRef):
-        return value.qualname
-    if isinstance(value, bytes) and len(value) > 16:
-        return f"<{len(value)} bytes>"
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ckpt_tui.model import ArrayValue, Entry, GlobalRef, Kind, tensor_count
+from ckpt_tui.model import Entry, Kind, tensor_count, value_text
 
 
 def describe(entry: Entry, memo: dict[int, int] | None = None) -> str:
@@ -16,12 +16,4 @@ def describe(entry: Entry, memo: dict[int, int] | None = None) -> str:
     return f"{entry.type_name} of {len(entry.children)}{inner}"
 
 
-def short_repr(value: object, limit: int = 60) -> str:
-    if isinstance(value, ArrayValue):
-        return f"array {value.dtype} {list(value.shape)}"
-    if isinstance(value, GlobalRef):
-        return value.qualname
-    if isinstance(value, bytes) and len(value) > 16:
-        return f"<{len(value)} bytes>"
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+short_repr = value_text  # the vocabulary's rule, shared with the diff
