@@ -179,6 +179,3 @@ def _describe(entry: Entry) -> str:
     data = value.data if isinstance(value, ArrayValue) else value if isinstance(value, bytes) else None
     digest = f" #{hashlib.blake2b(bytes(data), digest_size=6).hexdigest()}" if isinstance(data, bytes) else ""
     return f"{value_text(value, 200)}{digest} ({entry.type_name})"
-
-
-
