@@ -19,21 +19,9 @@ from ckpt_tui.formats import read_checkpoint
 from ckpt_tui.model import Kind
 from tests.fuzzing import exercise
 from tests.helpers import write_torch_zip
+from tests.zipcraft import call, g, s
 
 # -- a tiny pickle assembler (protocol 2/4 opcodes) --------------------------------------------------------------
-
-
-def s(text: str) -> bytes:  # BINUNICODE
-    data = text.encode()
-    return b"X" + struct.pack("<I", len(data)) + data
-
-
-def g(module: str, name: str) -> bytes:  # GLOBAL
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
-
-
-def call(callee: bytes, *args: bytes) -> bytes:  # callee(*args) via REDUCE
-    return callee + b"(" + b"".join(args) + b"tR"
 
 
 def pickle_of(body: bytes, proto: int = 2) -> bytes:
