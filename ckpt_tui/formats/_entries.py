@@ -65,20 +65,25 @@ def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], No
 
 
 # A frozen dataclass's generated __init__ sets each field through object.__setattr__: twice as slow as the slot
-# setters, and these two run for every tensor. If the model's fields ever change, the plain classes are used.
-_INFO_FIELDS = ("key", "dtype", "shape", "stride", "storage", "storage_offset", "requires_grad", "is_parameter")
-_INFO_SET = _setters(TensorInfo, (*_INFO_FIELDS, "quantization"))
-_ENTRY_SET = _setters(Entry, ("kind", "type_name", "value", "children", "attrs", "_index"))
+# setters, and these run for every tensor (three objects each). If the model's fields change, `FAST_BUILD` is
+# False and the plain constructors are used (tests/formats/test_entries_fast.py fails first, to say so).
 _STORAGE_SET = _setters(Storage, ("file", "key", "dtype", "numel", "device", "member", "offset"))
+_INFO_SET = _setters(
+    TensorInfo,
+    ("key", "dtype", "shape", "stride", "storage", "storage_offset", "requires_grad", "is_parameter", "quantization"),
+)
+_ENTRY_SET = _setters(Entry, ("kind", "type_name", "value", "children", "attrs", "origin", "_index"))
+FAST_BUILD = None not in (_STORAGE_SET, _INFO_SET, _ENTRY_SET)
+_new = object.__new__
 
 
 def make_storage(
     file: str, key: str, dtype: str, numel: int, device: str = "cpu", member: str | None = None, offset: int = 0
 ) -> Storage:
-    """`Storage(...)`, as fast as `_tensor_info` (readers make one per tensor)."""
+    """`Storage(...)`, as fast as the builder's tensors (readers make one per tensor)."""
     if _STORAGE_SET is None:
         return Storage(file, key, dtype, numel, device, member, offset)
-    storage = object.__new__(Storage)
+    storage = _new(Storage)
     s_file, s_key, s_dtype, s_numel, s_device, s_member, s_offset = _STORAGE_SET
     s_file(storage, file)
     s_key(storage, key)
@@ -103,7 +108,7 @@ def _tensor_info(
 ) -> TensorInfo:
     if _INFO_SET is None:
         return TensorInfo(key, dtype, shape, stride, storage, offset, requires_grad, parameter, quantization)
-    info = object.__new__(TensorInfo)
+    info = _new(TensorInfo)
     s_key, s_dtype, s_shape, s_stride, s_storage, s_offset, s_grad, s_param, s_quant = _INFO_SET
     s_key(info, key)
     s_dtype(info, dtype)
@@ -121,13 +126,14 @@ def _tensor_entry(info: TensorInfo) -> Entry:
     """Entry(Kind.TENSOR, "torch.Tensor", info)"""
     if _ENTRY_SET is None:
         return Entry(Kind.TENSOR, "torch.Tensor", info)
-    entry = object.__new__(Entry)
-    s_kind, s_type, s_value, s_children, s_attrs, s_index = _ENTRY_SET
+    entry = _new(Entry)
+    s_kind, s_type, s_value, s_children, s_attrs, s_origin, s_index = _ENTRY_SET
     s_kind(entry, Kind.TENSOR)
     s_type(entry, "torch.Tensor")
     s_value(entry, info)
     s_children(entry, ())
     s_attrs(entry, ())
+    s_origin(entry, None)
     s_index(entry, None)
     return entry
 
@@ -198,18 +204,19 @@ class EntryBuilder:
         tensors = self.tensors
         if tensors is not None and path and path[0] == "":  # see __init__
             tensors = self.tensors = None
+        plain = self._plain_tensor if FAST_BUILD else self._tensor
         for k, v in pairs:
             key = k if type(k) is str else self._key(k)
             if type(v) is RawTensor:  # the common case, inlined: a state dict's values
-                info = self._tensor(v, path, prefix + (key if type(key) is str else str(key)))
+                info = plain(v, path, prefix + (key if type(key) is str else str(key)))
                 out.append((key, _tensor_entry(info)))
                 if tensors is not None:
                     if self._in_attrs:  # a tensor in pickled attributes (which the walk does not visit)
                         tensors = self.tensors = None
-                    else:
-                        if info.key in tensors and tensors[info.key] != info:
-                            raise colliding_keys(info.key, self._path)
+                    elif info.key not in tensors:
                         tensors[info.key] = info
+                    elif tensors[info.key] != info:
+                        raise colliding_keys(info.key, self._path)
             else:
                 out.append((key, self.build(v, (*path, key))))
         return tuple(out)
@@ -291,6 +298,33 @@ class EntryBuilder:
         rest = {k: v for k, v in state.items() if k not in MODULE_FIELDS and not k.endswith("hooks")}
         pairs.append((Marker.MODULE_STATE.value, rest))
         return Entry(Kind.OPAQUE, recipe.cls.qualname, recipe, self._items(pairs, path))
+
+    def _plain_tensor(self, raw: RawTensor, path: tuple[Key, ...], key: str) -> TensorInfo:
+        """`_tensor(raw, path, key)` for the tensors of a state dict (a storage of the tensor's dtype, no quantizer,
+        no subclass, a non-empty extent inside the storage), its steps inlined: it runs for every tensor."""
+        ref, offset, shape, stride, dtype, requires_grad, parameter, quantization, subclass = raw
+        if ref is None or quantization or subclass or dtype not in ITEMSIZE or len(shape) != len(stride) or offset < 0:
+            return self._tensor(raw, path, key)
+        storage = self._to_storage(ref)
+        end = offset + 1
+        for n, s in zip(shape, stride):  # noqa: B905 - lengths compared above
+            if n <= 0 or s < 0:  # an empty tensor (extent 0) or a bad stride
+                return self._tensor(raw, path, key)
+            end += (n - 1) * s
+        if storage.dtype != dtype or end > storage.numel:
+            return self._tensor(raw, path, key)
+        info = _new(TensorInfo)
+        s_key, s_dtype, s_shape, s_stride, s_storage, s_offset, s_grad, s_param, s_quant = _INFO_SET  # type: ignore[misc]
+        s_key(info, key)
+        s_dtype(info, dtype)
+        s_shape(info, shape)
+        s_stride(info, stride)
+        s_storage(info, storage)
+        s_offset(info, offset)
+        s_grad(info, requires_grad)
+        s_param(info, parameter)
+        s_quant(info, None)
+        return info
 
     def _tensor(self, raw: RawTensor, path: tuple[Key, ...], key: str | None = None) -> TensorInfo:
         """The TensorInfo of `raw` at `path`, or under the dotted `key` (a child's: `path` is its parent's)."""
