@@ -20,8 +20,15 @@ def emit_json(document: object) -> None:
     indent = 2 if sys.stdout.isatty() else None
     if isinstance(document, dict) and TRAFFIC.requests:  # remote sources: what reading them cost
         document = {**document, "remote": TRAFFIC.as_json()}
-    text = json.dumps(document, indent=indent, ensure_ascii=False, default=str)
-    sys.stdout.write(_RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+    sys.stdout.write(json_safe(json.dumps(document, indent=indent, ensure_ascii=False, default=str)) + "\n")
+
+
+def json_safe(text: str) -> str:
+    """JSON text with what a terminal would act on written as \\u escapes; ASCII text without DEL (almost always)
+    is returned as it is, after two scans in C (the expression costs 0.08 s on the 16 MB of 100k tensors)."""
+    if text.isascii() and "\x7f" not in text:
+        return text
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def console(stderr: bool = False) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ckpt_tui.dtypes import ITEMSIZE, NUMPY_STRUCT, STORAGE_DTYPES
 from ckpt_tui.formats._records import (
+    CheckedOpaqueDict,
     Device,
     DType,
     Layout,
@@ -380,6 +381,8 @@ def _seal(value: Any) -> Any:
 
 
 BUILDERS = {key: _seal(value) for key, value in _builders().items()}
+# the pure-Python unpickler's OrderedDict: it checks key depth before hashing (see CheckedOpaqueDict)
+ORDERED_DICT, CHECKED_ORDERED_DICT = BUILDERS[("collections", "OrderedDict")], _seal(CheckedOpaqueDict)
 LAYOUTS = frozenset(name for (module, name), v in BUILDERS.items() if module == "torch" and isinstance(v, Layout))
 
 

@@ -140,11 +140,8 @@ class OpaqueDict(dict[Any, Any]):
     qualname = "collections.OrderedDict"
     attrs: dict[Any, Any] = {}  # noqa: RUF012 - replaced, never mutated, by __setstate__
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        for arg in args:  # OrderedDict([(key, value), ...]) hashes its keys
-            for pair in arg.items() if isinstance(arg, dict) else arg if isinstance(arg, list | tuple) else ():
-                check_key_depth(pair[0] if isinstance(pair, tuple) and pair else pair)
-        super().__init__(*args, **kwargs)
+    # no __init__ of its own: dict's, in C (an empty OrderedDict is every tensor's backward hooks). It hashes the
+    # keys it is given: the C unpickler calls it on its deep stack; the pure-Python one calls `CheckedOpaqueDict`.
 
     def __setstate__(self, state: Any) -> None:
         if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
@@ -152,6 +149,17 @@ class OpaqueDict(dict[Any, Any]):
         if not isinstance(state, dict):
             raise pickle.UnpicklingError("mapping state must be a dict")
         self.attrs = {**self.attrs, **state}
+
+
+class CheckedOpaqueDict(OpaqueDict):
+    """`OpaqueDict` for the pure-Python unpickler, which runs on the main thread's stack: refuses keys nested too
+    deep to hash (CPython hashes a tuple by recursing in C, unchecked) before dict's __init__ hashes them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        for arg in args:  # OrderedDict([(key, value), ...]) hashes its keys
+            for pair in arg.items() if isinstance(arg, dict) else arg if isinstance(arg, list | tuple) else ():
+                check_key_depth(pair[0] if isinstance(pair, tuple) and pair else pair)
+        super().__init__(*args, **kwargs)
 
 
 def stub_class(module: str, name: str) -> type[Opaque]:

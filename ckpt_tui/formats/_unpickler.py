@@ -28,7 +28,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import IO, Any, cast
 
-from ckpt_tui.formats._builders import BUILDERS, torch_refuses
+from ckpt_tui.formats._builders import BUILDERS, CHECKED_ORDERED_DICT, ORDERED_DICT, torch_refuses
 from ckpt_tui.formats._records import Opaque, StorageRef, StorageType, check_key_depth, stub_class
 
 # protocol 0-2 pickles name Python 2 modules; the stdlib maps them only in its own find_class, which we replace
@@ -107,6 +107,10 @@ class SafeUnpickler(AllowList, pickle._Unpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         return self._persistent_load(pid)
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = AllowList.find_class(self, module, name)
+        return CHECKED_ORDERED_DICT if found is ORDERED_DICT else found
 
     def load_bytearray8(self) -> None:
         """BYTEARRAY8, reading before allocating: the stdlib's `bytearray(n)` first let an 8-byte length allocate

@@ -90,6 +90,8 @@ def _check_byteorder(path: str, f: IO[bytes], size: int, directory: ZipDirectory
 def check_storages(path: str, ckpt: Checkpoint, directory: ZipDirectory, refs: dict[str, StorageRef]) -> None:
     """Every storage the pickle names is a member holding at least the bytes it declares (and so every tensor,
     whose extent was checked against its storage); read from the directory, no tensor bytes."""
+    if _storages_present(directory, refs):
+        return  # the common case, in one lean pass; else the passes below name the first tensor that fails
     checked: set[str] = set()
     prefix = f"{directory.archive}/data/".encode("utf-8", "surrogateescape").lower()
     members = directory.members
@@ -105,6 +107,18 @@ def check_storages(path: str, ckpt: Checkpoint, directory: ZipDirectory, refs: d
         if key not in checked:
             nbytes = ref.numel * itemsize(ref.dtype)
             _check_member(path, directory, f"data/{key}", nbytes, f"storage '{key}'")
+
+
+def _storages_present(directory: ZipDirectory, refs: dict[str, StorageRef]) -> bool:
+    """Whether every referenced storage is a member holding its bytes (a tensor view of another dtype needs no
+    more bytes than its storage: see EntryBuilder._storage)."""
+    prefix = f"{directory.archive}/data/".encode("utf-8", "surrogateescape").lower()
+    members = directory.members
+    for key, ref in refs.items():
+        found = members.get(prefix + key.encode("utf-8", "surrogateescape").lower())
+        if found is None or found[5] < ref.numel * itemsize(ref.dtype) or "\0" in key:
+            return False
+    return True
 
 
 def _check_member(path: str, directory: ZipDirectory, record: str, nbytes: int, what: str) -> None:

@@ -318,6 +318,18 @@ def test_nothing_from_the_file_reaches_the_terminal_raw(
         assert "\\u202e" in out or "\\u009b" in out
 
 
+@pytest.mark.parametrize("verb", [["inspect", "--json"], ["diff", "--json", "--no-tui"]])
+def test_del_in_an_otherwise_ascii_file_is_escaped_in_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, verb: list[str]
+) -> None:
+    # JSON output skips its escaping pass when the text is ASCII; DEL is ASCII, and terminals act on it
+    path = tmp_path / "del.pth"
+    torch.save({"w\x7f": torch.ones(2), "note": "x\x7fy"}, path)
+    argv = [verb[0], str(path), *([str(path)] if verb[0] == "diff" else []), *verb[1:]]
+    _, out, _ = run(capsys, *argv)
+    assert "\x7f" not in out and "\\u007f" in out
+
+
 def test_a_run_folder_given_to_a_one_checkpoint_verb_points_at_runs(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

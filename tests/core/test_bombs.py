@@ -18,7 +18,7 @@ from subprocess import PIPE
 
 import pytest
 
-from tests.zipcraft import Item, build_zip, floats, g, i, mapping, pickle_of, s, storage, tensor, torch_items
+from tests.zipcraft import Item, build_zip, call, floats, g, i, mapping, pickle_of, s, storage, tensor, torch_items
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = r"""
@@ -145,6 +145,16 @@ def nested_key(d: Path) -> Path:
     return path
 
 
+def nested_ordered_dict_key(d: Path) -> Path:
+    """OrderedDict([(key nested 1M deep, v)]) in a pickle the C unpickler's scan refuses (a text opcode), so the
+    pure-Python unpickler reads it, on the main thread's stack: dict's __init__ would hash the key (SIGSEGV)."""
+    pair = b"(" + s("x") + b"\x85" * 1_000_000 + s("v") + b"t"
+    odict = call(g("collections", "OrderedDict"), b"]" + pair + b"a")
+    path = d / "nested_odict.pt"
+    path.write_bytes(build_zip(torch_items(pickle_of(b"I1\n0}" + s("d") + odict + b"s"))))
+    return path
+
+
 def huge_int(d: Path) -> Path:
     big = (1 << 1_000_000) - 1
     raw = big.to_bytes((big.bit_length() + 8) // 8, "little", signed=True)
@@ -184,6 +194,7 @@ BOMBS: dict[str, Callable[[Path], Path]] = {
     "shard index listing itself": self_index,
     "DCP chunks multiplied through the memo": dcp_multiply,
     "dict key nested 1M deep": nested_key,
+    "OrderedDict key nested 1M deep, pure-Python unpickler": nested_ordered_dict_key,
     "int of 300k digits (value and key)": huge_int,
 }
 
@@ -239,6 +250,7 @@ def test_the_bombs_are_refused_or_shown_as_they_should(reports: tuple[dict[str, 
     # refused for what it is, before the output is sized for 4 TB (which failed later, as a full disk)
     assert "zero strides" in str(reports[0]["stride-0 tensor claiming 4 TB | convert"][3])
     assert code("dict key nested 1M deep", "inspect") == 2
+    assert code("OrderedDict key nested 1M deep, pure-Python unpickler", "inspect") == 2
     assert code("int of 300k digits (value and key)", "inspect") == 0
     assert code("DCP chunks multiplied through the memo", "inspect") == 2
     assert code("shard index listing itself", "inspect") in (0, 2)
