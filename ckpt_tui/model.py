@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
+from operator import itemgetter
 
 from ckpt_tui.dtypes import itemsize
 
@@ -239,9 +240,13 @@ class Entry:
         """The child under `key` (or its string form: `0` finds "0" and "0" finds `0`); the first one wins."""
         index = self._index
         if index is None:  # built on first use: a state dict can have 100k children
-            index = {}
-            for i, (k, _) in enumerate(self.children):
-                index.setdefault(str(k), i)
+            keys = list(map(itemgetter(0), self.children))
+            if set(map(type, keys)) <= {str}:  # the usual case, in C; assigned last to first, so the first wins
+                index = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
+            else:
+                index = {}
+                for i, k in enumerate(keys):
+                    index.setdefault(str(k), i)
             object.__setattr__(self, "_index", index)
         found = index.get(str(key))
         return None if found is None else self.children[found][1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from operator import attrgetter, itemgetter
+
 from ckpt_tui.errors import UsageError
 from ckpt_tui.model import Checkpoint, CheckpointFormat, Entry, Key, Kind, Marker, TensorInfo, tensor_count
 from ckpt_tui.reports import Located
@@ -139,8 +141,11 @@ def detect_framework(ckpt: Checkpoint) -> str:
 def _is_state_dict(entry: Entry) -> bool:
     if entry.kind is not Kind.MAPPING or not entry.children:
         return False
-    tensors = sum(1 for _, e in entry.children if e.kind is Kind.TENSOR)
+    tensors = list(map(_KIND, map(_ENTRY, entry.children))).count(Kind.TENSOR)  # in C: 100k children
     return tensors > 0 and tensors * 2 >= len(entry.children)
+
+
+_KIND, _ENTRY = attrgetter("kind"), itemgetter(1)
 
 
 def _is_optimizer(entry: Entry) -> bool:

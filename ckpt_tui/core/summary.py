@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from math import prod
+from operator import attrgetter
 
 from ckpt_tui.core.keys import wrapper_prefixes
 from ckpt_tui.core.layout import detect_framework, find_optimizers, find_schedulers, find_state_dict, tensors_under
@@ -18,12 +19,14 @@ from ckpt_tui.model import (
 from ckpt_tui.reports import Summary, TopLevelItem
 
 TOP_LEVEL_SHOWN = 200
+_DTYPE, _SHAPE, _STORAGE_KEY = attrgetter("dtype"), attrgetter("shape"), attrgetter("storage.key")
 
 
 def summarize(ckpt: Checkpoint) -> Summary:
     numel_by_dtype: dict[str, int] = {}
-    for t in ckpt.tensors.values():  # one pass, kept lean: this runs over every tensor of 100k-tensor files
-        numel_by_dtype[t.dtype] = numel_by_dtype.get(t.dtype, 0) + prod(t.shape)
+    infos = ckpt.tensors.values()  # one pass, kept lean (in C where it can be): 100k-tensor files
+    for dtype, numel in zip(map(_DTYPE, infos), map(prod, map(_SHAPE, infos))):  # noqa: B905 - one sequence
+        numel_by_dtype[dtype] = numel_by_dtype.get(dtype, 0) + numel
     elements = sum(numel_by_dtype.values())
     by_dtype = Counter({dtype: n * itemsize(dtype) for dtype, n in numel_by_dtype.items()})
     state_dict = find_state_dict(ckpt)
@@ -51,7 +54,7 @@ def summarize(ckpt: Checkpoint) -> Summary:
 def shared_storage_notices(tensors: dict[str, TensorInfo]) -> list[Notice]:
     """One notice per storage that backs more than one tensor key (tied weights, views)."""
     # storage keys used more than once, counted first: no object per tensor (100k-tensor files share almost none)
-    uses = Counter(info.storage.key for info in tensors.values())
+    uses = Counter(map(_STORAGE_KEY, tensors.values()))
     shared = {key for key, n in uses.items() if n > 1 and key}  # meta tensors (no key) share nothing
     users: dict[tuple[str, str, str | None], list[str]] = defaultdict(list)
     for key, info in tensors.items() if shared else ():

@@ -255,6 +255,9 @@ class EntryBuilder:
             return Entry(Kind.OPAQUE, f"torch.{obj.layout} tensor", None, parts)
         if qualname_of_stub(obj):
             return Entry(Kind.VALUE, "global", GlobalRef(obj.module, obj.name))
+        if isinstance(obj, type) and issubclass(obj, OpaqueDict):  # the class itself, named as the pickle named it
+            module, _, name = obj.qualname.rpartition(".")
+            return Entry(Kind.VALUE, "global", GlobalRef(module, name))
         return Entry(Kind.VALUE, "global", GlobalRef(getattr(obj, "__module__", "?"), getattr(obj, "__name__", "?")))
 
     def _array(self, arr: NumpyArray, path: tuple[Key, ...]) -> Entry:

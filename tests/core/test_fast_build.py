@@ -61,3 +61,16 @@ def test_the_inlined_path_reads_what_the_general_one_reads(tmp_path: Path, monke
         monkeypatch.undo()
         assert _fields(fast.root) == _fields(general.root)
         assert fast.tensors == general.tensors and list(fast.tensors) == list(general.tensors)
+
+
+@pytest.mark.parametrize(
+    "keys", [("a", "b", "a"), (1, "1", "b"), ("x", 0, "0")], ids=["strings", "int then its string", "mixed"]
+)
+def test_child_finds_the_first_child_of_a_key_by_its_string_form(keys: tuple[object, ...]) -> None:
+    children = tuple((k, Entry(Kind.VALUE, "int", n)) for n, k in enumerate(keys))
+    entry = Entry(Kind.MAPPING, "dict", None, children)  # type: ignore[arg-type]
+    for key in keys:
+        first = next(n for n, k in enumerate(keys) if str(k) == str(key))
+        assert entry.child(key).value == first  # type: ignore[union-attr]
+        assert entry.child(str(key)).value == first  # type: ignore[union-attr]
+    assert entry.child("missing") is None

@@ -227,3 +227,13 @@ def test_os_system_payload_is_shown_not_run(tmp_path: Path, fmt: str) -> None:
     assert evil is not None and evil.kind is Kind.OPAQUE and evil.type_name in ("posix.system", "os.system")
     assert any(n.code == "unknown-global" and "system" in n.subject for n in ckpt.notices)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("cls", [collections.OrderedDict, collections.Counter])
+def test_a_mapping_class_saved_as_a_value_is_named_as_the_file_names_it(tmp_path: Path, cls: type) -> None:
+    # it was shown as ckpt_tui's own stand-in (ckpt_tui.formats._builders.OpaqueDict)
+    path = tmp_path / "cls.pt"
+    torch.save({"factory": cls}, path)
+    assert torch.load(path, weights_only=True)["factory"] is cls
+    entry = read_checkpoint(path).root.child("factory")
+    assert entry is not None and entry.value.qualname == f"collections.{cls.__name__}"  # type: ignore[union-attr]
