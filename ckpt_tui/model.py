@@ -242,7 +242,7 @@ class Entry:
         if index is None:  # built on first use: a state dict can have 100k children
             keys = list(map(itemgetter(0), self.children))
             if set(map(type, keys)) <= {str}:  # the usual case, in C; assigned last to first, so the first wins
-                index = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
+                index = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
             else:
                 index = {}
                 for i, k in enumerate(keys):
