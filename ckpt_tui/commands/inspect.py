@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ckpt_tui.commands._common import add_device, add_unsafe, open_checkpoint
 from ckpt_tui.commands._output import console, emit_json
 from ckpt_tui.core.devices import needs_values
-from ckpt_tui.dtypes import itemsize
+from ckpt_tui.dtypes import ITEMSIZE
 from ckpt_tui.errors import ExitCode
 from ckpt_tui.formats import TRAFFIC
 from ckpt_tui.model import Checkpoint, NoticeCode, TensorInfo
@@ -119,8 +119,8 @@ def _tensor_rows(tensors: dict[str, TensorInfo]) -> list[str]:
         device_text = texts.get(storage.device) or texts.setdefault(storage.device, string(storage.device))
         rows.append(
             f'{{"key": {string(key)}, "dtype": {dtype_text}, "shape": [{shape_text}], "stride": [{stride_text}], '
-            f'"nbytes": {prod(shape) * itemsize(dtype)}, "device": {device_text}, "storage": {string(storage.key)}, '
-            f'"parameter": {"true" if t.is_parameter else "false"}}}'
+            f'"nbytes": {prod(shape) * ITEMSIZE.get(dtype, 1)}, "device": {device_text}, '
+            f'"storage": {string(storage.key)}, "parameter": {"true" if t.is_parameter else "false"}}}'
         )
     return rows
 

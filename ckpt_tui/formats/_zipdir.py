@@ -112,15 +112,16 @@ def _directory_bytes(path: str, f: IO[bytes], size: int) -> tuple[int, bytes]:
 def _entries(path: str, data: bytes, count: int, size: int, prefix: bytes) -> dict[bytes, tuple[Any, ...]]:
     """One tight pass (this runs 100k times on big state dicts): names, sizes, offsets; checks after."""
     out: dict[bytes, tuple[Any, ...]] = {}
-    unpack, pos, head, nul = LEAN.unpack_from, 0, CENTRAL.size, b"\0"
+    unpack, pos, head, nul, sig_ok, last = LEAN.unpack_from, 0, CENTRAL.size, b"\0", b"PK\x01\x02", size - LOCAL.size
     for _ in range(count):
         sig, flags, method, crc, csize, usize, nlen, xlen, clen, offset = unpack(data, pos)
         start = pos + head
-        raw = data[start : start + nlen]
-        if sig != b"PK\x01\x02" or nul in raw or not raw.startswith(prefix) or U32 in (csize, usize, offset):
+        pos = start + nlen
+        raw = data[start:pos]
+        if sig != sig_ok or csize == U32 or usize == U32 or offset == U32 or nul in raw or not raw.startswith(prefix):
             usize, csize, offset = _odd_entry(path, data, start, raw, sig, prefix, (usize, csize, offset), xlen)
-        pos = start + nlen + xlen + clen
-        if offset + LOCAL.size + csize > size:
+        pos += xlen + clen
+        if offset + csize > last:
             raise InvalidCheckpointError(f"zip member {_show(raw)} runs past the end of the file (truncated?)", path)
         key = raw.lower()
         if key in out:

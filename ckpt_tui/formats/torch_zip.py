@@ -11,7 +11,7 @@ import io
 from functools import lru_cache
 from typing import IO, Any
 
-from ckpt_tui.dtypes import itemsize
+from ckpt_tui.dtypes import ITEMSIZE, itemsize
 from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
 from ckpt_tui.formats import source
 from ckpt_tui.formats._entries import make_storage
@@ -49,12 +49,13 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
     prefix = directory.archive + "/"
 
     def to_storage(ref: StorageRef) -> Storage:
-        return make_storage(path, ref.key, ref.dtype, ref.numel, ref.location, f"{prefix}data/{ref.key}")
+        key, dtype, numel, location, _ = ref
+        return make_storage(path, key, dtype, numel, location, f"{prefix}data/{key}")
 
     notices: list[Notice] = []
     fmt = CheckpointFormat.TORCH_ZIP
     script = any(name.startswith("__torch__.") for name in unpickler.unknown_globals)
-    if script or "constants.pkl" in directory.records():  # what torch.load dispatches to torch.jit.load
+    if script or _has_record(directory, "constants.pkl"):  # what torch.load dispatches to torch.jit.load
         fmt = CheckpointFormat.TORCHSCRIPT
         notices.append(
             Notice(
@@ -67,6 +68,12 @@ def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
     ckpt = build_checkpoint(path, fmt, size, raw, to_storage, unpickler, notices)
     check_storages(path, ckpt, directory, seen)
     return ckpt
+
+
+def _has_record(directory: ZipDirectory, record: str) -> bool:
+    """`record in directory.records()` (torch's get_all_records, compared with case) without listing 100k names."""
+    member = directory.find(record)
+    return member is not None and member.name == f"{directory.archive}/{record}"
 
 
 def _check_byteorder(path: str, f: IO[bytes], size: int, directory: ZipDirectory) -> None:
@@ -116,7 +123,7 @@ def _storages_present(directory: ZipDirectory, refs: dict[str, StorageRef]) -> b
     members = directory.members
     for key, ref in refs.items():
         found = members.get(prefix + key.encode("utf-8", "surrogateescape").lower())
-        if found is None or found[5] < ref.numel * itemsize(ref.dtype) or "\0" in key:
+        if found is None or found[5] < ref.numel * ITEMSIZE.get(ref.dtype, 1) or "\0" in key:
             return False
     return True
 

@@ -115,6 +115,10 @@ def case_six_field_storage_id() -> bytes:
     return zip_of(torch_items(body, DATA))
 
 
+def case_constants_pkl_other_case() -> bytes:  # torch looks for exactly "constants.pkl" in its record list
+    return zip_of([*torch_items(BENIGN, DATA), Item(b"archive/Constants.pkl", pickle_of(b")"))])
+
+
 def case_constants_pkl() -> bytes:
     return zip_of([*torch_items(BENIGN, DATA), Item(b"archive/constants.pkl", pickle_of(b")"))])
 
@@ -287,6 +291,7 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {  # name: (builder, "identi
     "int storage key": (case_int_storage_key, "refused: storage key 0 is not a string"),
     "six-field storage id in a zip": (case_six_field_storage_id, "refused: 6 fields"),
     "constants.pkl (TorchScript dispatch)": (case_constants_pkl, "torchscript"),
+    "Constants.pkl (no TorchScript dispatch)": (case_constants_pkl_other_case, "identical"),
     "collections.Counter": (case_counter, "identical"),
     "torch.nn.parameter.Parameter": (case_parameter_global, "identical"),
     "SHORT_BINSTRING key (UTF-8)": (case_short_binstring_key, "identical"),
