@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from ckpt_tui.model import Checkpoint, Notice, Severity
 from ckpt_tui.render import JSON_SCHEMA_VERSION, human_bytes, human_count, json_key, key_label, printable
@@ -14,8 +10,16 @@ from ckpt_tui.render.hints import notice_text
 from ckpt_tui.render.text import describe
 from ckpt_tui.reports import Summary
 
+if TYPE_CHECKING:  # rich is imported where text is rendered: `inspect --json` does without it (25 ms)
+    from rich.console import RenderableType
+    from rich.table import Table
+
 
 def summary_renderable(summary: Summary) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     head = Text()
     head.append(printable(summary.path), style="bold")
     head.append(f"  {summary.format} · {human_bytes(summary.file_size)} · {summary.framework}")
@@ -45,6 +49,9 @@ def summary_renderable(summary: Summary) -> RenderableType:
 
 
 def _top_level_table(summary: Summary) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="top-level keys", title_justify="left", show_header=False, box=None, padding=(0, 2))
     table.add_column(style="green", no_wrap=True)
     table.add_column()
@@ -58,6 +65,9 @@ def _top_level_table(summary: Summary) -> Table:
 
 def notices_renderable(notices: tuple[Notice, ...] | list[Notice], path: str = "") -> RenderableType:
     """`path`: the checkpoint's, for the commands that act on a notice (none without it)."""
+    from rich.console import Group
+    from rich.text import Text
+
     lines = Text()
     for n in notices:
         style = "yellow" if n.severity is Severity.WARNING else "dim"
