@@ -350,16 +350,13 @@ def _builders() -> dict[tuple[str, str], Any]:
 class Builder:
     """An allow-listed function, callable but sealed. `find_class` hands the same object to every read, so a BUILD
     on it (`__defaults__`, `__kwdefaults__` set from the pickle) would change how later files read in the same
-    process; here it is an error instead, in both unpicklers (no `__dict__`, no settable attributes)."""
+    process; here it is an error instead, in both unpicklers (no `__dict__`, no settable attributes).
 
-    __slots__ = ("_fn",)
+    Each function gets its own sealed subclass whose `__call__` is the function itself (a staticmethod): calling
+    the builder runs the function with no forwarding frame in between (it runs for every tensor)."""
+
+    __slots__ = ()
     _fn: Callable[..., Any]
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        object.__setattr__(self, "_fn", fn)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._fn(*args, **kwargs)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"the builder for {self._fn.__name__} is read-only")
@@ -374,7 +371,8 @@ class _Sealed(type):
 
 def _seal(value: Any) -> Any:
     if isinstance(value, types.FunctionType):
-        return Builder(value)
+        call = staticmethod(value)
+        return _Sealed(f"Builder[{value.__name__}]", (Builder,), {"__slots__": (), "_fn": call, "__call__": call})()
     if isinstance(value, type):
         return _Sealed(value.__name__, (value,), {"__slots__": ()})
     return value  # NamedTuple records: immutable already

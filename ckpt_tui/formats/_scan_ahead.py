@@ -20,7 +20,8 @@ import sys
 import threading
 from contextlib import suppress
 
-from ckpt_tui.formats._unpickler import C_UNPICKLER, FAST_MIN_BYTES, vouch
+from ckpt_tui.formats import _unpickler
+from ckpt_tui.formats._unpickler import vouch
 
 ANSWER = struct.Struct("<q")  # the STOP position vouch found, or -1 for None
 
@@ -29,7 +30,7 @@ class ScanAhead:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self._child: tuple[int, int] | None = None  # (pid, read end of the pipe)
-        if len(data) >= FAST_MIN_BYTES and C_UNPICKLER is not None and _may_fork():
+        if len(data) >= _unpickler.FAST_MIN_BYTES and _unpickler.C_UNPICKLER is not None and _may_fork():
             self._child = _fork_scan(data)
 
     def result(self) -> int | None:

@@ -13,12 +13,12 @@ from typing import IO, Any
 
 from ckpt_tui.dtypes import ITEMSIZE, itemsize
 from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError, UnsupportedFormatError
-from ckpt_tui.formats import source
+from ckpt_tui.formats import _unpickler, source
 from ckpt_tui.formats._entries import make_storage
 from ckpt_tui.formats._pickled import build_checkpoint, unpickle
 from ckpt_tui.formats._records import StorageRef
 from ckpt_tui.formats._scan_ahead import ScanAhead
-from ckpt_tui.formats._unpickler import FAST_MIN_BYTES, storage_from_pid
+from ckpt_tui.formats._unpickler import storage_from_pid
 from ckpt_tui.formats._zipdir import (
     MAX_INFLATED_PICKLE,
     STORED,
@@ -54,7 +54,8 @@ def _scan_ahead(path: str, f: IO[bytes], size: int) -> tuple[Member | None, Scan
     nothing is checked or refused here: the reader does that, in its order, and uses the scan only if the
     directory names this same member."""
     early = first_member(path, f, size)
-    if early is None or not early.name.endswith("/data.pkl") or not FAST_MIN_BYTES <= early.size <= MAX_INFLATED_PICKLE:
+    worth_it = early is not None and _unpickler.FAST_MIN_BYTES <= early.size <= MAX_INFLATED_PICKLE
+    if early is None or not worth_it or not early.name.endswith("/data.pkl"):
         return None, ScanAhead(b"")
     try:
         return early, ScanAhead(read_member(path, f, early, size))
