@@ -68,10 +68,11 @@ def _read_pickle(path: str, size: int, directory: ZipDirectory, data: bytes, sca
     seen: dict[str, StorageRef] = {}
 
     def persistent_load(pid: Any) -> StorageRef:
-        if isinstance(pid, tuple) and len(pid) != 5:  # torch unpacks exactly (typename, type, key, location, numel)
-            raise InvalidCheckpointError(f"storage reference with {len(pid)} fields (torch.load expects 5)", path)
-        if isinstance(pid, tuple) and not isinstance(pid[2], str):
-            raise InvalidCheckpointError(f"storage key {str(pid[2])[:40]} is not a string", path)
+        if type(pid) is not tuple or len(pid) != 5 or type(pid[2]) is not str:  # the checks, when one may fail
+            if isinstance(pid, tuple) and len(pid) != 5:  # torch unpacks exactly (typename, type, key, loc, numel)
+                raise InvalidCheckpointError(f"storage reference with {len(pid)} fields (torch.load expects 5)", path)
+            if isinstance(pid, tuple) and not isinstance(pid[2], str):
+                raise InvalidCheckpointError(f"storage key {str(pid[2])[:40]} is not a string", path)
         ref = storage_from_pid(pid)
         first = seen.get(ref.key)
         if first is None or first.numel == 0:  # torch keeps a loaded storage, but reloads an empty one each time
