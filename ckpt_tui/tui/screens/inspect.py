@@ -84,7 +84,7 @@ class InspectScreen(Screen[None]):
                 yield TensorTree(self.ckpt.tensors, id="tensor-tree")
             with TabbedContent(id="tabs", initial="tensor"):
                 with TabPane("Tensor", id="tensor"):
-                    yield TensorDetail(_shared_keys(self.ckpt), id="detail")
+                    yield TensorDetail(lambda: _shared_keys(self.ckpt), id="detail")
                 with TabPane("Optimizer", id="optimizer"):
                     yield OptimizerView(self.ckpt, id="optimizer-view")
                 with TabPane("Metadata", id="metadata"):
@@ -115,6 +115,8 @@ class InspectScreen(Screen[None]):
 
     @on(Tree.NodeHighlighted, "#tensor-tree")
     def _tensor_highlighted(self, event: Tree.NodeHighlighted[Item]) -> None:
+        if event.node.is_root:  # hidden, highlighted only on the way to the first row: its totals cost a pass
+            return
         detail = self.query_one(TensorDetail)
         if isinstance(event.node.data, TensorInfo):
             detail.show_tensor(event.node.data)
