@@ -87,6 +87,17 @@ class TensorDetail(VerticalScroll):
         self.query_one("#facts", Static).update(text)
         self.query_one("#stats", Static).update("")
 
+    def show_more(self, count: int, page: int, prefix: str) -> None:
+        """The row standing for `count` rows of a group not in the tree yet."""
+        self.current = None
+        self._cancel.set()
+        self.remove_class("-computing")
+        text = Text()
+        text.append(printable(prefix or "(all tensors)") + f": {count:,} more rows\n", style="bold")
+        text.append(f"Enter adds the next {min(count, page):,} to the tree; / filters by key; ctrl+f finds a tensor.")
+        self.query_one("#facts", Static).update(text)
+        self.query_one("#stats", Static).update("")
+
     def compute(self, info: TensorInfo) -> None:
         if info is not self.current:
             return
