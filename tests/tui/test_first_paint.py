@@ -111,3 +111,11 @@ def test_open_as_the_process_freezes_what_it_read(monkeypatch: pytest.MonkeyPatc
     assert main() == 0
     assert main(["open", str(SAMPLES / "training.pth")]) == 0
     assert asked == [True, False]
+
+
+def test_the_app_imports_no_diff_machinery_until_a_diff_is_asked_for() -> None:
+    import subprocess
+
+    code = "import sys, ckpt_tui.tui.app\nprint(sorted(m for m in sys.modules if 'diff' in m and 'ckpt' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
