@@ -99,7 +99,9 @@ class TensorTree(Tree[Item]):
         self.root.data = root_group(tensors)
         self._populate(self.root)
         self.root.expand()
-        self.cursor_line = 0
+        line, self.cursor_line = self.cursor_line, 0
+        if line == 0 and self.cursor_node is not None:  # a new row on the same line: the tree posted nothing
+            self.post_message(self.NodeHighlighted(self.cursor_node))
 
     def _populate(self, node: TreeNode[Item]) -> None:
         group = node.data
