@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
         CkptApp(None, device=args.device, run_dir=args.path).run()
         return ExitCode.OK
-    ckpt = open_checkpoint(args.path, args.unsafe, args.device)
+    # one_shot (the process ends with the app): the tree read lives as long as the app, so it is frozen out of the
+    # GC's sight; otherwise the app's first paint waits for full collections over every object of 100k tensors
+    ckpt = open_checkpoint(args.path, args.unsafe, args.device, one_shot=getattr(args, "one_shot", False))
     if args.device.startswith("cuda"):  # say so now, not on the first tensor
         from ckpt_tui.core.devices import torch_device
 

@@ -19,7 +19,6 @@ from ckpt_tui.render import printable
 from ckpt_tui.reports import DiffOptions, DiffReport
 from ckpt_tui.tui.dialogs.error import ErrorDialog
 from ckpt_tui.tui.messages import DiffComputed, WorkFailed
-from ckpt_tui.tui.screens.diff import DiffScreen
 from ckpt_tui.tui.screens.inspect import InspectScreen
 from ckpt_tui.tui.work import origin_of
 
@@ -57,6 +56,8 @@ class CkptApp(App[DiffReport | None]):
             return
         self.push_screen(InspectScreen(self.ckpt, self.device))
         if self.diff_with is not None:
+            from ckpt_tui.tui.screens.diff import DiffScreen  # imported when asked for: `open` does not need it
+
             self.push_screen(DiffScreen(self.ckpt, *self.diff_with))
 
     def on_diff_computed(self, message: DiffComputed) -> None:

@@ -99,6 +99,17 @@ async def test_slash_filters_tensors_and_metadata_in_place(training: Checkpoint)
         assert len(tree.root.children) == 3
 
 
+async def test_a_filter_shows_its_first_row_in_the_detail(training: Checkpoint) -> None:
+    """The cursor stays on line 0, but the row there is another group: the detail pane must follow it."""
+    app = CkptApp(training)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert "9 tensors" in static_text(app, "#facts")  # model_state_dict, all of it
+        await pilot.press("slash", *"head", "enter")
+        await pilot.pause()
+        assert "model_state_dict" in static_text(app, "#facts") and "2 tensors" in static_text(app, "#facts")
+
+
 async def test_optimizer_tab_names_parameters(training: Checkpoint) -> None:
     app = CkptApp(training)
     async with app.run_test(size=(160, 50)) as pilot:

@@ -31,7 +31,7 @@ from ckpt_tui.tui.widgets.header import CheckpointHeader
 from ckpt_tui.tui.widgets.metadata_view import MetadataView
 from ckpt_tui.tui.widgets.optimizer_view import OptimizerView
 from ckpt_tui.tui.widgets.tensor_detail import TensorDetail
-from ckpt_tui.tui.widgets.tensor_tree import Item, TensorTree
+from ckpt_tui.tui.widgets.tensor_tree import PAGE, Item, MoreRows, TensorTree
 from ckpt_tui.tui.work import start_work
 
 FILTER_DELAY = 0.2  # seconds after the last key press
@@ -84,7 +84,7 @@ class InspectScreen(Screen[None]):
                 yield TensorTree(self.ckpt.tensors, id="tensor-tree")
             with TabbedContent(id="tabs", initial="tensor"):
                 with TabPane("Tensor", id="tensor"):
-                    yield TensorDetail(_shared_keys(self.ckpt), id="detail")
+                    yield TensorDetail(lambda: _shared_keys(self.ckpt), id="detail")
                 with TabPane("Optimizer", id="optimizer"):
                     yield OptimizerView(self.ckpt, id="optimizer-view")
                 with TabPane("Metadata", id="metadata"):
@@ -115,11 +115,15 @@ class InspectScreen(Screen[None]):
 
     @on(Tree.NodeHighlighted, "#tensor-tree")
     def _tensor_highlighted(self, event: Tree.NodeHighlighted[Item]) -> None:
-        detail = self.query_one(TensorDetail)
-        if isinstance(event.node.data, TensorInfo):
-            detail.show_tensor(event.node.data)
-        elif isinstance(event.node.data, TensorGroup):
-            detail.show_group(event.node.data)
+        if event.node.is_root:  # hidden, highlighted only on the way to the first row: its totals cost a pass
+            return
+        detail, data = self.query_one(TensorDetail), event.node.data
+        if isinstance(data, TensorInfo):
+            detail.show_tensor(data)
+        elif isinstance(data, TensorGroup):
+            detail.show_group(data)
+        elif isinstance(data, MoreRows):
+            detail.show_more(data.remaining, PAGE, data.group.prefix)
 
     def on_stats_computed(self, message: StatsComputed) -> None:
         stats = message.stats

@@ -39,7 +39,9 @@ class MetadataView(Tree[Node]):
         self.query_text = ""
         self._populated: set[int] = set()
 
-    def on_mount(self) -> None:
+    def on_show(self) -> None:
+        """Grown when first shown, not before the first paint (its tab is hidden then): the root of a flat state
+        dict has a child per tensor, 100,000 to look at."""
         self._populate(self.root)
         self.root.expand()
 

@@ -77,8 +77,8 @@ class SummaryPanel(Widget):
             self.set_reactive(SummaryPanel.report, report)
 
     def on_mount(self) -> None:
-        if self.report is None and not self.error:
-            self._run_audit()
+        if self.report is None and not self.error:  # after the first paint: the worker would slow it, GIL-bound
+            self.call_after_refresh(self._run_audit)
 
     @work(thread=True, exclusive=True, group="audit")
     def _run_audit(self) -> None:

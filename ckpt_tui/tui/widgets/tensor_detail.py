@@ -7,6 +7,7 @@ key panel, the split), so nothing wraps and no number is cut.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from rich.console import Group
 from rich.text import Text
@@ -42,9 +43,12 @@ class TensorDetail(VerticalScroll):
     log_counts: reactive[bool] = reactive(False)
     """Histogram bars by log(1 + count), so that small bins show beside a tall one."""
 
-    def __init__(self, shared: dict[str, list[str]], *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, shared: Callable[[], dict[str, list[str]]], *, id: str | None = None) -> None:  # noqa: A002
+        """`shared` gives, for each tensor whose storage backs others, the other keys: asked for when a tensor is
+        first shown (a pass over every tensor, not needed for the first paint)."""
         super().__init__(id=id)
-        self._shared = shared
+        self._find_shared = shared
+        self._shared: dict[str, list[str]] | None = None
         self._cache: dict[str, TensorStats] = {}
         self._cancel = threading.Event()
         self._timer: object | None = None
@@ -58,6 +62,8 @@ class TensorDetail(VerticalScroll):
     def show_tensor(self, info: TensorInfo) -> None:
         self.current = info
         self._cancel.set()
+        if self._shared is None:
+            self._shared = self._find_shared()
         self.query_one("#facts", Static).update(tensor_info_renderable(info, self._shared.get(info.key, [])))
         if self._timer is not None:
             self._timer.stop()  # type: ignore[attr-defined]
@@ -78,6 +84,17 @@ class TensorDetail(VerticalScroll):
         text.append(
             f"{count:,} tensor{'' if count == 1 else 's'} · {group.numel:,} elements · {human_bytes(group.nbytes)}"
         )
+        self.query_one("#facts", Static).update(text)
+        self.query_one("#stats", Static).update("")
+
+    def show_more(self, count: int, page: int, prefix: str) -> None:
+        """The row standing for `count` rows of a group not in the tree yet."""
+        self.current = None
+        self._cancel.set()
+        self.remove_class("-computing")
+        text = Text()
+        text.append(printable(prefix or "(all tensors)") + f": {count:,} more rows\n", style="bold")
+        text.append(f"Enter adds the next {min(count, page):,} to the tree; / filters by key; ctrl+f finds a tensor.")
         self.query_one("#facts", Static).update(text)
         self.query_one("#stats", Static).update("")
 
