@@ -13,7 +13,6 @@ from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError
 from ckpt_tui.formats._entries import EntryBuilder, colliding_keys
 from ckpt_tui.formats._records import StorageRef
 from ckpt_tui.formats._risk import notice_for_global
-from ckpt_tui.formats._scan_ahead import ScanAhead
 from ckpt_tui.formats._unpickler import AllowList, PersistentLoad, SafeUnpickler, fast_load
 from ckpt_tui.model import (
     Checkpoint,
@@ -42,17 +41,13 @@ UNPICKLE_ERRORS = (
 )
 
 
-def unpickle(
-    f: IO[bytes], path: str, persistent_load: PersistentLoad, what: str = "pickle", scan: ScanAhead | None = None
-) -> tuple[Any, AllowList]:
+def unpickle(f: IO[bytes], path: str, persistent_load: PersistentLoad, what: str = "pickle") -> tuple[Any, AllowList]:
     """One pickle from `f` (read_checkpoint pauses the cyclic GC around this: it halves the time on 100k tensors).
 
     A whole in-memory pickle (a BytesIO at its start) tries the C unpickler first (`fast_load`: only if its scan
-    vouches for the pickle, with no error on the way); the pure-Python one reads everything else. `scan`: that
-    scan, started ahead on these bytes (used only if they are the same)."""
+    vouches for the pickle, with no error on the way); the pure-Python one reads everything else."""
     if isinstance(f, io.BytesIO) and f.tell() == 0:
-        data = f.getvalue()
-        fast = fast_load(data, persistent_load, scan.result if scan is not None and scan.data == data else None)
+        fast = fast_load(f.getvalue(), persistent_load)
         if fast is not None:
             return fast
     unpickler = SafeUnpickler(f, persistent_load)

@@ -185,13 +185,10 @@ class FastUnpickler(AllowList, pickle.Unpickler):
         self.off_allowlist = {}
 
 
-def fast_load(
-    data: bytes, persistent_load: PersistentLoad, vouched: Callable[[], int | None] | None = None
-) -> tuple[Any, AllowList] | None:
+def fast_load(data: bytes, persistent_load: PersistentLoad) -> tuple[Any, AllowList] | None:
     """Unpickle `data` with the C unpickler if `vouch` accepts it; None when it does not or when anything fails
-    (the caller then reads it with `SafeUnpickler`, which decides what the file is: a result or an error).
-    `vouched`: `vouch(data)`'s answer, computed ahead (see _scan_ahead.py)."""
-    if C_UNPICKLER is None or len(data) < FAST_MIN_BYTES or (vouched() if vouched else vouch(data)) is None:
+    (the caller then reads it with `SafeUnpickler`, which decides what the file is: a result or an error)."""
+    if C_UNPICKLER is None or len(data) < FAST_MIN_BYTES or vouch(data) is None:
         return None
     unpickler = FastUnpickler(io.BufferedReader(io.BytesIO(data), 1 << 20), persistent_load)
     try:

@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
-from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError, UnsupportedFormatError
+from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
 
 END = struct.Struct("<4sHHHHIIH")
 END64_LOCATOR = struct.Struct("<4sIQI")
@@ -81,29 +81,7 @@ def _first_name(path: str, data: bytes, count: int) -> bytes:
     return first
 
 
-def first_member(path: str, f: IO[bytes], size: int) -> Member | None:
-    """The directory's first entry, read alone and unchecked (read_directory checks them all), or None: where
-    torch.save lists data.pkl, so that a reader can have its bytes before the whole directory is parsed."""
-    try:
-        count, _, cd_offset = _directory_span(path, f, size)
-        f.seek(cd_offset)
-        sig, flags, method, crc, csize, usize, nlen, _, _, offset = LEAN.unpack(f.read(LEAN.size))
-        name = f.read(nlen)
-    except (CkptError, struct.error, OSError):
-        return None
-    if sig != b"PK\x01\x02" or not count or len(name) != nlen or U32 in (csize, usize, offset):
-        return None
-    return Member(name.decode("utf-8", "surrogateescape"), method, flags, crc, csize, usize, offset)
-
-
 def _directory_bytes(path: str, f: IO[bytes], size: int) -> tuple[int, bytes]:
-    count, cd_size, cd_offset = _directory_span(path, f, size)
-    f.seek(cd_offset)
-    return count, f.read(cd_size)
-
-
-def _directory_span(path: str, f: IO[bytes], size: int) -> tuple[int, int, int]:
-    """(entries, bytes, offset) of the central directory, from its end record."""
     tail_len = min(size, 65_557)  # end record (22 bytes) + the longest possible comment
     f.seek(size - tail_len)
     tail = f.read(tail_len)
@@ -127,7 +105,8 @@ def _directory_span(path: str, f: IO[bytes], size: int) -> tuple[int, int, int]:
             raise UnreadableError("corrupt zip64: its end-of-directory locator is missing", path)
     if cd_offset + cd_size > size or count * CENTRAL.size > cd_size:
         raise UnreadableError("corrupt zip: its central directory lies past the end of the file", path)
-    return count, cd_size, cd_offset
+    f.seek(cd_offset)
+    return count, f.read(cd_size)
 
 
 def _entries(path: str, data: bytes, count: int, size: int, prefix: bytes) -> dict[bytes, tuple[Any, ...]]:

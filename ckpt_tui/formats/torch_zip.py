@@ -12,59 +12,26 @@ from functools import lru_cache
 from typing import IO, Any
 
 from ckpt_tui.dtypes import ITEMSIZE, itemsize
-from ckpt_tui.errors import CkptError, InvalidCheckpointError, UnreadableError, UnsupportedFormatError
-from ckpt_tui.formats import _unpickler, source
+from ckpt_tui.errors import InvalidCheckpointError, UnreadableError, UnsupportedFormatError
+from ckpt_tui.formats import source
 from ckpt_tui.formats._entries import make_storage
 from ckpt_tui.formats._pickled import build_checkpoint, unpickle
 from ckpt_tui.formats._records import StorageRef
-from ckpt_tui.formats._scan_ahead import ScanAhead
 from ckpt_tui.formats._unpickler import storage_from_pid
-from ckpt_tui.formats._zipdir import (
-    MAX_INFLATED_PICKLE,
-    STORED,
-    Member,
-    ZipDirectory,
-    first_member,
-    member_start,
-    read_directory,
-    read_member,
-)
+from ckpt_tui.formats._zipdir import STORED, ZipDirectory, member_start, read_directory, read_member
 from ckpt_tui.model import Checkpoint, CheckpointFormat, Notice, NoticeCode, Severity, Storage
 
 BYTEORDER_LIMIT = 64
 
 
 def read(path: str, f: IO[bytes], size: int) -> Checkpoint:
-    early, scan = _scan_ahead(path, f, size)
-    with scan:
-        directory = read_directory(path, f, size)
-        _cache_directory(path, directory)
-        member = directory.find("data.pkl")
-        if member is None:
-            raise UnreadableError("is a zip archive but not a PyTorch checkpoint (no data.pkl)", path)
-        _check_byteorder(path, f, size, directory)
-        if member != early:  # not the first entry: read it where the directory says, unscanned
-            scan.close()
-        data = scan.data if member == early else read_member(path, f, member, size)
-        return _read_pickle(path, size, directory, data, scan)
-
-
-def _scan_ahead(path: str, f: IO[bytes], size: int) -> tuple[Member | None, ScanAhead]:
-    """The directory's first entry if it is a data.pkl, and the scan of its bytes, started (see _scan_ahead.py);
-    nothing is checked or refused here: the reader does that, in its order, and uses the scan only if the
-    directory names this same member."""
-    early = first_member(path, f, size)
-    worth_it = early is not None and _unpickler.FAST_MIN_BYTES <= early.size <= MAX_INFLATED_PICKLE
-    if early is None or not worth_it or not early.name.endswith("/data.pkl"):
-        return None, ScanAhead(b"")
-    try:
-        return early, ScanAhead(read_member(path, f, early, size))
-    except CkptError:
-        return None, ScanAhead(b"")
-
-
-def _read_pickle(path: str, size: int, directory: ZipDirectory, data: bytes, scan: ScanAhead) -> Checkpoint:
-    pickle_file = io.BytesIO(data)
+    directory = read_directory(path, f, size)
+    _cache_directory(path, directory)
+    member = directory.find("data.pkl")
+    if member is None:
+        raise UnreadableError("is a zip archive but not a PyTorch checkpoint (no data.pkl)", path)
+    _check_byteorder(path, f, size, directory)
+    pickle_file = io.BytesIO(read_member(path, f, member, size))
     seen: dict[str, StorageRef] = {}
 
     def persistent_load(pid: Any) -> StorageRef:
@@ -79,7 +46,7 @@ def _read_pickle(path: str, size: int, directory: ZipDirectory, data: bytes, sca
             seen[ref.key] = first = ref
         return first
 
-    raw, unpickler = unpickle(pickle_file, path, persistent_load, "data.pkl", scan)
+    raw, unpickler = unpickle(pickle_file, path, persistent_load, "data.pkl")
     prefix = directory.archive + "/"
 
     def to_storage(ref: StorageRef) -> Storage:

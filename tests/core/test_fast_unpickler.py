@@ -39,8 +39,8 @@ def fast_path(enabled: bool) -> Iterator[list[bool]]:
     used: list[bool] = []
     saved, original = _unpickler.FAST_MIN_BYTES, _pickled.fast_load
 
-    def recording(data: bytes, persistent_load: Any, vouched: Any = None) -> Any:
-        result = original(data, persistent_load, vouched) if enabled else None
+    def recording(data: bytes, persistent_load: Any) -> Any:
+        result = original(data, persistent_load) if enabled else None
         used.append(result is not None)
         return result
 
@@ -331,9 +331,9 @@ def test_a_big_state_dict_takes_the_fast_path_by_default(tmp_path: Path) -> None
     used: list[bool] = []
     original = _pickled.fast_load
 
-    def recording(data: bytes, persistent_load: Any, vouched: Any = None) -> Any:
-        result = original(data, persistent_load, vouched)
-        used.append(result is not None and vouched is not None)  # scanned ahead, while the directory was read
+    def recording(data: bytes, persistent_load: Any) -> Any:
+        result = original(data, persistent_load)
+        used.append(result is not None)
         return result
 
     _pickled.fast_load = recording
