@@ -192,23 +192,37 @@ def fast_load(data: bytes, persistent_load: PersistentLoad) -> tuple[Any, AllowL
         return None
     unpickler = FastUnpickler(io.BufferedReader(io.BytesIO(data), 1 << 20), persistent_load)
     try:
-        result = on_deep_stack(unpickler.load, len(data))
+        result = on_deep_stack(unpickler.load, nesting_bound(data))
         unpickler.memo.clear()  # the memo holds every intermediate object (argument tuples, ids): free them now
         return result, unpickler
     except Exception:  # noqa: BLE001 - any error: the pure-Python unpickler reads it again and owns the outcome
         return None
 
 
-STACK_PER_BYTE = 256  # bytes of C stack one level of tuple hashing takes, with room (measured: 1M levels in 256 MB)
+STACK_PER_LEVEL = 256  # bytes of C stack one level of tuple hashing takes, with room (measured: 1M levels in 256 MB)
+# the opcodes that make an object another can be nested in and hashed through: the tuples, FROZENSET, and (to be
+# safe) REDUCE and NEWOBJ, which call a builder or class with an argument tuple
+_NESTING = pickle.TUPLE1 + pickle.TUPLE2 + pickle.TUPLE3 + pickle.TUPLE
+_NESTING += pickle.FROZENSET + pickle.REDUCE + pickle.NEWOBJ
+_NOT_NESTING = bytes(b for b in range(256) if b not in _NESTING)
 
 
-def on_deep_stack(load: Callable[[], Any], size: int) -> Any:
-    """`load()` in a thread whose stack takes the deepest C recursion a pickle of `size` bytes can cause.
+def nesting_bound(data: bytes) -> int:
+    """At most how deep the objects `data` builds can nest: each level is an object made by one of the `_NESTING`
+    opcodes, and each opcode is a byte of the pickle, so the count of those byte values (wherever they occur:
+    arguments and strings too, an over-count) bounds it. One pass in C."""
+    return len(data.translate(None, _NOT_NESTING))
+
+
+def on_deep_stack(load: Callable[[], Any], depth: int) -> Any:
+    """`load()` in a thread whose stack takes the deepest C recursion objects nested `depth` levels can cause.
 
     The C unpickler hashes dict keys and set items as it builds them, and CPython hashes a tuple by recursing in C
     without a depth check: a key nested once per pickle byte overflowed the main thread's 8 MB stack (SIGSEGV).
     The pure-Python unpickler refuses such keys (`check_key_depth`); here the stack is sized instead: reserved, not
-    committed, so only a deep key touches it. A thread that cannot start raises, and the caller falls back."""
+    committed, so only a deep key touches it. It was sized by the pickle's length, which for a 115 MB pickle (1M
+    tensors) asked for 29 GB: the thread could not start, and every such file took the pure-Python path (twice the
+    time per tensor). A thread that cannot start raises, and the caller falls back."""
     box: dict[str, Any] = {}
 
     def run() -> None:
@@ -217,7 +231,7 @@ def on_deep_stack(load: Callable[[], Any], size: int) -> Any:
         except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
             box["error"] = e
 
-    old = threading.stack_size((64 << 20) + STACK_PER_BYTE * size)
+    old = threading.stack_size((64 << 20) + STACK_PER_LEVEL * depth)
     try:
         thread = threading.Thread(target=run, name="unpickle", daemon=True)
         thread.start()

@@ -10,6 +10,7 @@ import random
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +28,7 @@ from ckpt_tui.formats._unpickler import memo_limit, vouch
 from ckpt_tui.model import Checkpoint, Entry, Storage
 from tests.core.test_hostile import g, payloads, pickle_of, s
 from tests.fuzzing import CORPUS, mutate
-from tests.helpers import write_torch_zip
+from tests.helpers import data_pkl_of, write_torch_zip
 
 SAMPLES = [p for p in CORPUS if p.suffix == ".pth"]
 
@@ -411,3 +412,42 @@ def test_tensors_gathered_while_building_match_a_walk(tmp_path: Path) -> None:
                 kind, result = outcome(lambda: read_checkpoint(tmp_path / "t.pt"))  # asserts gathered == walked
             assert kind == "ok", name
             assert result[-1], name  # some tensors were found
+
+
+@pytest.mark.parametrize(
+    "depth_of",
+    [
+        lambda n: b"\x80\x02" + b"N" + b"\x85" * n + b".",  # TUPLE1 chains
+        lambda n: b"\x80\x02" + b"(" * n + b"N" + b"t" * n + b".",  # MARK ... TUPLE
+        lambda n: b"\x80\x04" + b"(" * n + b"N" + b"\x91" * n + b".",  # MARK ... FROZENSET
+        lambda n: b"\x80\x02c__builtin__\nfrozenset\nq\x00" + b"h\x00]" * n + b"N" + b"a\x85R" * n + b".",
+    ],
+    ids=["TUPLE1", "MARK TUPLE", "FROZENSET", "REDUCE frozenset"],
+)
+def test_the_nesting_bound_is_never_below_the_depth_a_pickle_builds(depth_of: Callable[[int], bytes]) -> None:
+    def depth(obj: Any) -> int:
+        level = 0
+        while isinstance(obj, tuple | frozenset) and obj:
+            obj, level = next(iter(obj)), level + 1
+        return level
+
+    for n in (1, 5, 300):
+        data = depth_of(n)
+        built = pickle.loads(data)  # the stdlib's objects: how deep they nest, not how ckpt-tui reads them
+        assert _unpickler.nesting_bound(data) >= depth(built) >= n - 1
+
+
+def test_the_unpickling_thread_stack_is_sized_by_nesting_not_length(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # sized by length, a 115 MB pickle (1M tensors) asked for a 29 GB stack: the thread could not start and every
+    # such file took the pure-Python unpickler, at twice the time per tensor
+    torch = pytest.importorskip("torch")
+    torch.save({f"layers.{i}.weight": torch.zeros(2) for i in range(6000)}, tmp_path / "big.pt")
+    asked: list[int] = []
+    real = threading.stack_size
+    monkeypatch.setattr(threading, "stack_size", lambda size=0: asked.append(size) or real(size))
+    read_checkpoint(tmp_path / "big.pt")
+    pickle_size = len(data_pkl_of(tmp_path / "big.pt"))
+    stacks = [size for size in asked if size]
+    assert stacks and max(stacks) - (64 << 20) < _unpickler.STACK_PER_LEVEL * pickle_size // 4
