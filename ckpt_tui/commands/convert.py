@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from ckpt_tui.commands._progress import progress_bar
-    from ckpt_tui.converters.convert import ConvertOptions, convert
+    from ckpt_tui.converters.convert import convert
+    from ckpt_tui.converters.options import ConvertOptions
     from ckpt_tui.converters.shards import parse_size
     from ckpt_tui.render import printable
     from ckpt_tui.render.convert import convert_json, convert_renderable

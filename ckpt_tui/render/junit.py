@@ -48,7 +48,7 @@ def junit_document(title: str, suites: Iterable[Suite]) -> bytes:
                 ElementTree.SubElement(element, "skipped", message=_clean(case.skipped))
             if case.output is not None:
                 ElementTree.SubElement(element, "system-out").text = _clean(case.output)
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return bytes(ElementTree.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def _clean(text: str) -> str:

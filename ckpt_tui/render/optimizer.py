@@ -7,6 +7,7 @@ never squeezes one to nothing; a parameter name folds rather than being cut.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -65,7 +66,7 @@ def effective_lr(group: ParamGroup, step: float | None) -> float | None:
     if step is None or len(pair) != 2 or None in pair or step < 1:
         return lr
     b1, b2 = pair
-    return lr * math.sqrt(1 - b2**step) / (1 - b1**step)  # type: ignore[operator]
+    return float(lr * math.sqrt(1 - b2**step) / (1 - b1**step))  # type: ignore[operator]
 
 
 def _number(entry: Entry | None) -> float | None:
@@ -90,7 +91,7 @@ def _params_table(report: OptimizerReport, width: int | None) -> Table:
         if column == "parameter":
             table.add_column(column, ratio=1, overflow="fold", min_width=name)
         else:
-            right = "right" if column in ("id", "group", "bytes") else "left"
+            right: Literal["right", "left"] = "right" if column in ("id", "group", "bytes") else "left"
             table.add_column(column, justify=right, no_wrap=True, min_width=max(len(column), longest[column]))
     for r in rows:
         table.add_row(*(r[c] for c in columns))

@@ -15,12 +15,13 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Select, Static
 
-from ckpt_tui.converters.convert import ConvertOptions, convert, default_output
+from ckpt_tui.converters.convert import convert, default_output
+from ckpt_tui.converters.options import ConvertOptions
 from ckpt_tui.core.keys import make_rules
 from ckpt_tui.model import Checkpoint
 from ckpt_tui.render import printable
 from ckpt_tui.render.convert import convert_renderable
-from ckpt_tui.reports import ConvertReport
+from ckpt_tui.reports import ConvertReport, OutputFormat
 from ckpt_tui.tui.messages import Progressed, WorkFailed
 from ckpt_tui.tui.work import start_work
 
@@ -78,7 +79,7 @@ class ConvertDialog(ModalScreen[None]):
         dtype = self.query_one("#convert-dtype", Select).value
         options = ConvertOptions(
             output=self.query_one("#convert-output", Input).value.strip() or None,
-            to=str(self.query_one("#convert-to", Select).value),
+            to=OutputFormat(str(self.query_one("#convert-to", Select).value)),
             rules=make_rules(strip_wrappers=self.query_one("#convert-strip", Checkbox).value),
             dtype=str(dtype) or None,
             force=self.query_one("#convert-force", Checkbox).value,

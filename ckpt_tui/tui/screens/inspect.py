@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import ClassVar
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
@@ -104,7 +105,7 @@ class InspectScreen(Screen[None]):
         """A short terminal keeps the audit panel to its verdict and counts (its top findings are a click away)."""
         self.set_class(event.size.height < SHORT, "-short")
 
-    def _notices(self) -> Text | object:
+    def _notices(self) -> RenderableType:
         if not self.notices:
             return Text("No notices.", style="dim")
         return notices_renderable(self.notices)

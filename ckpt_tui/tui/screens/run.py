@@ -185,7 +185,7 @@ class RunScreen(Screen[None]):
         if len(message.ckpts) == 1:
             self.app.push_screen(member_screen(message.ckpts[0], self.device))
         else:
-            self.app.push_screen(DiffScreen(*message.ckpts))
+            self.app.push_screen(DiffScreen(message.ckpts[0], message.ckpts[1]))
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self.app.show_error(message.title, message.error)  # type: ignore[attr-defined]
