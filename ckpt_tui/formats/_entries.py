@@ -304,7 +304,7 @@ class EntryBuilder:
 
     def _plain_tensor(self, raw: RawTensor, path: tuple[Key, ...], key: str) -> TensorInfo:
         """`_tensor(raw, path, key)` for the tensors of a state dict (a storage of the tensor's dtype, no quantizer,
-        no subclass, a non-empty extent inside the storage), its steps inlined: it runs for every tensor."""
+        no subclass, a non-empty extent inside the storage), checked in one pass: it runs for every tensor."""
         ref, offset, shape, stride, dtype, requires_grad, parameter, quantization, subclass = raw
         if ref is None or quantization or subclass or dtype not in ITEMSIZE or len(shape) != len(stride) or offset < 0:
             return self._tensor(raw, path, key)
@@ -316,18 +316,7 @@ class EntryBuilder:
             end += (n - 1) * s
         if storage.dtype != dtype or end > storage.numel:
             return self._tensor(raw, path, key)
-        info = _new(TensorInfo)
-        s_key, s_dtype, s_shape, s_stride, s_storage, s_offset, s_grad, s_param, s_quant = _INFO_SET  # type: ignore[misc]
-        s_key(info, key)
-        s_dtype(info, dtype)
-        s_shape(info, shape)
-        s_stride(info, stride)
-        s_storage(info, storage)
-        s_offset(info, offset)
-        s_grad(info, requires_grad)
-        s_param(info, parameter)
-        s_quant(info, None)
-        return info
+        return _tensor_info(key, dtype, shape, stride, storage, offset, requires_grad, parameter, None)
 
     def _tensor(self, raw: RawTensor, path: tuple[Key, ...], key: str | None = None) -> TensorInfo:
         """The TensorInfo of `raw` at `path`, or under the dotted `key` (a child's: `path` is its parent's)."""
