@@ -66,7 +66,7 @@ def _setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], No
 
 # A frozen dataclass's generated __init__ sets each field through object.__setattr__: twice as slow as the slot
 # setters, and these run for every tensor (three objects each). If the model's fields change, `FAST_BUILD` is
-# False and the plain constructors are used (tests/formats/test_entries_fast.py fails first, to say so).
+# False and the plain constructors are used (tests/core/test_fast_build.py fails first, to say so).
 _STORAGE_SET = _setters(Storage, ("file", "key", "dtype", "numel", "device", "member", "offset"))
 _INFO_SET = _setters(
     TensorInfo,
